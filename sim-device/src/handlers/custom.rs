@@ -1,0 +1,17 @@
+//! Application ("custom") endpoints (spec §6.6): ordinary data endpoints with an app-defined payload.
+
+use super::HandlerReply;
+use crate::config::CustomBehaviour;
+use crate::error::{EspErr, NoResponse, Reject};
+
+pub(crate) fn handle(behaviour: &CustomBehaviour, req: &[u8]) -> Result<HandlerReply, NoResponse> {
+    let out = match behaviour {
+        CustomBehaviour::Echo => req.to_vec(),
+        CustomBehaviour::Fixed(bytes) => bytes.clone(),
+    };
+    if out.is_empty() {
+        // The handler's output buffer would be malloc(0), NULL on a chip.
+        return Err(NoResponse::with(EspErr::NoMem, Reject::CustomHandlerFailed));
+    }
+    Ok(HandlerReply::Ready(out))
+}

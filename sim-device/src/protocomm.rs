@@ -1,0 +1,136 @@
+//! protocomm: the endpoint registry and request dispatch (spec §1.1, §1.2).
+//!
+//! Three endpoint classes: `proto-ver` (plaintext, body ignored), `prov-session` (handed to the security
+//! scheme) and data endpoints (decrypted, handled, encrypted). A failure anywhere yields no response bytes;
+//! with Security 1 the keystream consumed by the decryption stays consumed, with Security 2 the counter
+//! advanced by a successful decryption stays advanced — exactly as in ESP-IDF.
+
+use std::time::Instant;
+
+use crate::config::{CustomBehaviour, DeviceConfig};
+use crate::error::{NoResponse, Reject};
+use crate::event::DeviceEvent;
+use crate::handlers::{self, HandlerReply};
+use crate::manager::Manager;
+use crate::rng::DeviceRng;
+use crate::security::SecurityLayer;
+use crate::SessionId;
+
+/// How protocomm treats an endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndpointKind {
+    /// `proto-ver`.
+    Version,
+    /// `prov-session`.
+    Session,
+    /// `prov-config`.
+    Config,
+    /// `prov-scan`.
+    Scan,
+    /// `prov-ctrl`.
+    Ctrl,
+    /// An application endpoint.
+    Custom(CustomBehaviour),
+}
+
+/// A registered endpoint as transports see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Name (HTTP path without `/`, BLE 0x2901 description, console command).
+    pub name: String,
+    /// The 16-bit id ESP-IDF puts in bytes 12–13 of the BLE characteristic UUID (spec §4.2.1).
+    pub ble_id: u16,
+    /// Class and handler.
+    pub kind: EndpointKind,
+}
+
+/// What a request produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// The response bytes (ciphertext for data endpoints under Security 1/2).
+    Ready(Vec<u8>),
+    /// The response will come from `Device::poll_reply` once time has advanced (blocking scan).
+    Deferred,
+}
+
+pub(crate) struct Protocomm {
+    endpoints: Vec<Endpoint>,
+    version: Vec<u8>,
+    pub(crate) security: SecurityLayer,
+}
+
+impl Protocomm {
+    pub(crate) fn new(cfg: &DeviceConfig) -> Self {
+        // BLE ids are assigned in this order at init: prov-ctrl, prov-scan, prov-session, prov-config,
+        // proto-ver, then custom endpoints in creation order.
+        let mut endpoints = vec![
+            ("prov-ctrl", EndpointKind::Ctrl),
+            ("prov-scan", EndpointKind::Scan),
+            ("prov-session", EndpointKind::Session),
+            ("prov-config", EndpointKind::Config),
+            ("proto-ver", EndpointKind::Version),
+        ]
+        .into_iter()
+        .map(|(n, k)| (n.to_string(), k))
+        .chain(cfg.custom_endpoints.iter().map(|c| (c.name.clone(), EndpointKind::Custom(c.behaviour.clone()))))
+        .zip(0xFF4Fu16..)
+        .map(|((name, kind), ble_id)| Endpoint { name, ble_id, kind })
+        .collect::<Vec<_>>();
+        // A later registration under an existing name replaces nothing: the first one wins, as lookups do.
+        let mut seen = std::collections::HashSet::new();
+        endpoints.retain(|e| seen.insert(e.name.clone()));
+        let version = handlers::ver::version_json(cfg.profile, &cfg.security, &cfg.app_info).into_bytes();
+        Self { endpoints, version, security: SecurityLayer::new(cfg.security.clone(), cfg.profile) }
+    }
+
+    pub(crate) fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    pub(crate) fn version(&self) -> &[u8] {
+        &self.version
+    }
+
+    /// `protocomm_req_handle()`.
+    pub(crate) fn handle(
+        &mut self,
+        mgr: &mut Manager,
+        rng: &mut dyn DeviceRng,
+        endpoint: &str,
+        session: SessionId,
+        request: &[u8],
+        now: Instant,
+    ) -> Result<Reply, NoResponse> {
+        let kind = self
+            .endpoints
+            .iter()
+            .find(|e| e.name == endpoint)
+            .map(|e| e.kind.clone())
+            .ok_or(Reject::UnknownEndpoint)?;
+        match kind {
+            EndpointKind::Version => Ok(Reply::Ready(self.version.clone())),
+            EndpointKind::Session => {
+                let mut events = Vec::new();
+                let result = self.security.handshake(session, request, rng, &mut events);
+                for e in events {
+                    mgr.push_event(DeviceEvent::Security(e));
+                }
+                result.map(Reply::Ready)
+            }
+            data => {
+                let plain = self.security.decrypt(session, request)?;
+                let reply = match data {
+                    EndpointKind::Config => handlers::config::handle(mgr, &plain, now)?,
+                    EndpointKind::Scan => handlers::scan::handle(mgr, &plain, now)?,
+                    EndpointKind::Ctrl => handlers::ctrl::handle(mgr, &plain)?,
+                    EndpointKind::Custom(b) => handlers::custom::handle(&b, &plain)?,
+                    EndpointKind::Version | EndpointKind::Session => unreachable!("matched above"),
+                };
+                match reply {
+                    HandlerReply::Ready(p) => self.security.encrypt(session, &p).map(Reply::Ready),
+                    HandlerReply::Deferred => Ok(Reply::Deferred),
+                }
+            }
+        }
+    }
+}
