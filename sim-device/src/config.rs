@@ -123,7 +123,10 @@ pub struct CustomEndpoint {
 impl CustomEndpoint {
     /// An echo endpoint named `name`.
     pub fn echo(name: &str) -> Self {
-        Self { name: name.to_owned(), behaviour: CustomBehaviour::Echo }
+        Self {
+            name: name.to_owned(),
+            behaviour: CustomBehaviour::Echo,
+        }
     }
 }
 

@@ -62,7 +62,14 @@ impl Device {
         if self.deferred.is_some() {
             return Err(Reject::Busy.into());
         }
-        let reply = self.protocomm.handle(&mut self.manager, self.rng.as_mut(), endpoint, session, request, now)?;
+        let reply = self.protocomm.handle(
+            &mut self.manager,
+            self.rng.as_mut(),
+            endpoint,
+            session,
+            request,
+            now,
+        )?;
         if reply == Reply::Deferred {
             self.deferred = Some(session);
         }
@@ -92,7 +99,8 @@ impl Device {
             if self.manager.take_blocking_scan_done() {
                 self.deferred = None;
                 let plain = handlers::scan::scan_start_response();
-                self.replies.push_back(self.protocomm.security.encrypt(session, &plain));
+                self.replies
+                    .push_back(self.protocomm.security.encrypt(session, &plain));
             } else if !self.manager.running() {
                 // The service stopped under a waiting request: the transport is gone.
                 self.deferred = None;
@@ -119,9 +127,11 @@ impl Device {
         self.manager.poll_timeout()
     }
 
-    /// Whether a request is waiting for a deferred reply.
+    /// Whether a request is waiting for a deferred reply. While busy, other requests get
+    /// [`Reject::Busy`]: ESP-IDF's transport task is blocked in the handler. A blocking scan started after
+    /// ApplyConfig never completes (spec §5.2), so such a device stays busy, as a real one does.
     pub fn is_busy(&self) -> bool {
-        self.deferred.is_some() || self.manager.blocking_scan_pending() && self.deferred.is_some()
+        self.deferred.is_some()
     }
 
     /// Whether the provisioning service runs (endpoints answer).

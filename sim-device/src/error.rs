@@ -139,7 +139,9 @@ impl From<Reject> for EspErr {
         match why {
             Reject::UnknownEndpoint => Self::NotFound,
             Reject::ServiceStopped | Reject::Busy => Self::ServiceStopped,
-            Reject::Undecodable | Reject::SecVerMismatch | Reject::SchemeMismatch => Self::InvalidArg,
+            Reject::Undecodable | Reject::SecVerMismatch | Reject::SchemeMismatch => {
+                Self::InvalidArg
+            }
             Reject::SessionMismatch | Reject::NotEstablished => Self::InvalidState,
             Reject::EmptyPayload | Reject::ShortCiphertext => Self::NoMem,
             Reject::UnknownMsg
@@ -179,6 +181,9 @@ impl NoResponse {
 
 impl From<Reject> for NoResponse {
     fn from(why: Reject) -> Self {
-        Self { err: why.into(), why }
+        Self {
+            err: why.into(),
+            why,
+        }
     }
 }

@@ -29,7 +29,8 @@ pub mod timer;
 pub mod wifi;
 
 pub use config::{
-    AppInfo, Credentials, CustomBehaviour, CustomEndpoint, DeviceConfig, Profile, Sec2Patch, Secret, Security,
+    AppInfo, Credentials, CustomBehaviour, CustomEndpoint, DeviceConfig, Profile, Sec2Patch,
+    Secret, Security,
 };
 pub use device::Device;
 pub use error::{EspErr, NoResponse, Reject};
@@ -38,7 +39,9 @@ pub use manager::{ServiceState, StationState};
 pub use protocomm::{Endpoint, EndpointKind, Reply};
 pub use rng::{DeviceRng, Draw, RecordedRng, SeededRng};
 pub use security::SecurityEvent;
-pub use wifi::{auth_mode_from_name, Ap, ApFault, ConnectFailure, DisconnectReason, WifiTiming, WifiWorld};
+pub use wifi::{
+    auth_mode_from_name, Ap, ApFault, ConnectFailure, DisconnectReason, WifiTiming, WifiWorld,
+};
 
 /// A transport session id (BLE connection handle, HTTP cookie value, console session number).
 pub type SessionId = u32;

@@ -108,7 +108,10 @@ impl Manager {
             fail_reason: ConnectFailure::AuthError,
             pending: None,
             sta_config: None,
-            stored: cfg.stored_credentials.clone().filter(|c| !c.ssid.is_empty()),
+            stored: cfg
+                .stored_credentials
+                .clone()
+                .filter(|c| !c.ssid.is_empty()),
             attempts_completed: 0,
             connects_this_config: 0,
             in_flight: None,
@@ -170,9 +173,9 @@ impl Manager {
     pub(crate) fn get_status(&mut self, now: Instant) -> StatusView {
         match self.station {
             StationState::Connecting => StatusView::Connecting,
-            StationState::ConnAttemptFailed => {
-                StatusView::AttemptFailed { remaining: self.conn_attempts.saturating_sub(self.attempts_completed) }
-            }
+            StationState::ConnAttemptFailed => StatusView::AttemptFailed {
+                remaining: self.conn_attempts.saturating_sub(self.attempts_completed),
+            },
             StationState::Disconnected => StatusView::Failed(self.fail_reason),
             StationState::Connected => {
                 if self.auto_stop && !self.done_called {
@@ -182,9 +185,10 @@ impl Manager {
                 // Read from the live interface: after CtrlReprov the station is down, so ESP-IDF reports
                 // 0.0.0.0 and an AP record it never filled (zeros here).
                 let (ip, ap) = match self.link {
-                    Some(Link { ap, ip }) => {
-                        (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.world.aps.get(ap).cloned().unwrap_or_else(blank_ap))
-                    }
+                    Some(Link { ap, ip }) => (
+                        ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        self.world.aps.get(ap).cloned().unwrap_or_else(blank_ap),
+                    ),
                     None => (Ipv4Addr::UNSPECIFIED, blank_ap()),
                 };
                 StatusView::Connected { ip, ap }
@@ -200,8 +204,12 @@ impl Manager {
     /// ApplyConfig. `Err(())` = status InternalError.
     pub(crate) fn apply(&mut self, now: Instant) -> Result<(), ()> {
         let creds = self.pending.take().ok_or(())?;
-        self.events.push_back(DeviceEvent::Prov(ProvEvent::SetStaConfig));
-        if matches!(self.service, ServiceState::CredRecv | ServiceState::Fail | ServiceState::Success) {
+        self.events
+            .push_back(DeviceEvent::Prov(ProvEvent::SetStaConfig));
+        if matches!(
+            self.service,
+            ServiceState::CredRecv | ServiceState::Fail | ServiceState::Success
+        ) {
             return Err(());
         }
         if self.profile == Profile::NetworkProv12 {
@@ -209,9 +217,13 @@ impl Manager {
         }
         self.drop_link();
         self.connects_this_config = 0;
-        self.events.push_back(DeviceEvent::StoreCredentials(creds.clone()));
+        self.events
+            .push_back(DeviceEvent::StoreCredentials(creds.clone()));
         self.stored = Some(creds.clone()).filter(|c| !c.ssid.is_empty());
-        self.events.push_back(DeviceEvent::Prov(ProvEvent::CredRecv { ssid: creds.ssid.clone() }));
+        self.events
+            .push_back(DeviceEvent::Prov(ProvEvent::CredRecv {
+                ssid: creds.ssid.clone(),
+            }));
         self.sta_config = Some(creds);
         self.timers.set(Timer::ApplyDelay, now + self.apply_delay);
         self.station = StationState::Connecting;
@@ -245,7 +257,10 @@ impl Manager {
         }
         self.sta_config = None;
         if self.link.is_some() {
-            self.events.push_back(DeviceEvent::Wifi(WifiEvent::Disconnected(DisconnectReason(8))));
+            self.events
+                .push_back(DeviceEvent::Wifi(WifiEvent::Disconnected(
+                    DisconnectReason(8),
+                )));
         }
         self.drop_link();
         self.done_called = false;
@@ -264,8 +279,12 @@ impl Manager {
         self.scan.results.clear();
         self.scan.running = true;
         self.scan.group_channels = group_channels;
-        self.events.push_back(DeviceEvent::Wifi(WifiEvent::ScanStarted { group_channels }));
-        self.timers.set(Timer::ScanDone, now + self.world.scan_duration(group_channels));
+        self.events
+            .push_back(DeviceEvent::Wifi(WifiEvent::ScanStarted { group_channels }));
+        self.timers.set(
+            Timer::ScanDone,
+            now + self.world.scan_duration(group_channels),
+        );
         if blocking {
             self.scan.blocking = Some(false);
             self.timers.set(Timer::ScanPoll, now + SCAN_POLL);
@@ -302,7 +321,9 @@ impl Manager {
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         // Bounded: each firing either disarms a timer or re-arms it strictly later than `when`.
         for _ in 0..10_000 {
-            let Some((timer, when)) = self.timers.pop_expired(now) else { return };
+            let Some((timer, when)) = self.timers.pop_expired(now) else {
+                return;
+            };
             self.fire(timer, when);
         }
     }
@@ -323,14 +344,19 @@ impl Manager {
                     self.scan.results = self.world.scan(self.scan_max as usize);
                     self.scan.running = false;
                     let count = self.scan.results.len();
-                    self.events.push_back(DeviceEvent::Wifi(WifiEvent::ScanDone { count }));
+                    self.events
+                        .push_back(DeviceEvent::Wifi(WifiEvent::ScanDone { count }));
                 }
             }
             Timer::ApplyDelay => self.start_connect(at),
             Timer::ConnectResolve => match self.in_flight.take() {
                 Some(ConnectOutcome::Associated { index, dhcp }) => {
-                    self.link = Some(Link { ap: index, ip: None });
-                    self.events.push_back(DeviceEvent::Wifi(WifiEvent::Associated));
+                    self.link = Some(Link {
+                        ap: index,
+                        ip: None,
+                    });
+                    self.events
+                        .push_back(DeviceEvent::Wifi(WifiEvent::Associated));
                     if dhcp {
                         self.timers.set(Timer::GotIp, at + self.world.timing.dhcp);
                     }
@@ -349,11 +375,17 @@ impl Manager {
 
     fn start_connect(&mut self, now: Instant) {
         let Some(cfg) = &self.sta_config else { return };
-        let outcome = self.world.connect(&cfg.ssid, &cfg.passphrase, self.connects_this_config);
+        let outcome = self
+            .world
+            .connect(&cfg.ssid, &cfg.passphrase, self.connects_this_config);
         self.connects_this_config += 1;
-        self.events.push_back(DeviceEvent::Wifi(WifiEvent::Connecting { ssid: cfg.ssid.clone() }));
+        self.events
+            .push_back(DeviceEvent::Wifi(WifiEvent::Connecting {
+                ssid: cfg.ssid.clone(),
+            }));
         self.in_flight = Some(outcome);
-        self.timers.set(Timer::ConnectResolve, now + self.world.timing.connect);
+        self.timers
+            .set(Timer::ConnectResolve, now + self.world.timing.connect);
     }
 
     fn wifi_events_apply(&self) -> bool {
@@ -365,7 +397,8 @@ impl Manager {
         let Some(link) = &mut self.link else { return };
         link.ip = Some(ip);
         let ap = link.ap;
-        self.events.push_back(DeviceEvent::Wifi(WifiEvent::GotIp(ip)));
+        self.events
+            .push_back(DeviceEvent::Wifi(WifiEvent::GotIp(ip)));
         if let Some(ApFault::VanishAfter { after }) = self.world.aps.get(ap).and_then(|a| a.fault) {
             self.timers.set(Timer::ApVanish, now + after);
         }
@@ -375,14 +408,17 @@ impl Manager {
         self.station = StationState::Connected;
         self.service = ServiceState::Success;
         if self.auto_stop {
-            self.timers.set(Timer::AutoStop, now + self.auto_stop_timeout);
+            self.timers
+                .set(Timer::AutoStop, now + self.auto_stop_timeout);
         }
-        self.events.push_back(DeviceEvent::Prov(ProvEvent::CredSuccess));
+        self.events
+            .push_back(DeviceEvent::Prov(ProvEvent::CredSuccess));
     }
 
     fn on_disconnected(&mut self, reason: DisconnectReason, now: Instant) {
         self.link = None;
-        self.events.push_back(DeviceEvent::Wifi(WifiEvent::Disconnected(reason)));
+        self.events
+            .push_back(DeviceEvent::Wifi(WifiEvent::Disconnected(reason)));
         if !self.running() {
             // Plain station mode: keep trying, as the example application does.
             self.timers.set(Timer::ApplyDelay, now + self.apply_delay);
@@ -421,11 +457,17 @@ impl Manager {
     fn final_failure(&mut self, f: ConnectFailure) {
         self.fail_reason = f;
         self.station = StationState::Disconnected;
-        self.events.push_back(DeviceEvent::Prov(ProvEvent::CredFail(f)));
+        self.events
+            .push_back(DeviceEvent::Prov(ProvEvent::CredFail(f)));
     }
 
     fn drop_link(&mut self) {
-        for t in [Timer::ApplyDelay, Timer::ConnectResolve, Timer::GotIp, Timer::ApVanish] {
+        for t in [
+            Timer::ApplyDelay,
+            Timer::ConnectResolve,
+            Timer::GotIp,
+            Timer::ApVanish,
+        ] {
             self.timers.cancel(t);
         }
         self.in_flight = None;
@@ -438,16 +480,17 @@ impl Manager {
             return;
         }
         self.service = ServiceState::Idle;
-        for t in [Timer::Cleanup, Timer::AutoStop, Timer::ScanDone, Timer::ScanPoll] {
+        for t in [
+            Timer::Cleanup,
+            Timer::AutoStop,
+            Timer::ScanDone,
+            Timer::ScanPoll,
+        ] {
             self.timers.cancel(t);
         }
         self.scan = Scan::default();
         self.events.push_back(DeviceEvent::TransportStop);
         self.events.push_back(DeviceEvent::Prov(ProvEvent::End));
-    }
-
-    pub(crate) fn blocking_scan_pending(&self) -> bool {
-        self.scan.blocking.is_some() || self.timers.is_armed(Timer::ScanPoll)
     }
 }
 
@@ -455,7 +498,16 @@ impl Manager {
 const SCAN_POLL: Duration = Duration::from_millis(120);
 
 fn blank_ap() -> Ap {
-    Ap { ssid: Vec::new(), bssid: [0; 6], channel: 0, rssi: 0, auth: 0, password: Vec::new(), hidden: false, fault: None }
+    Ap {
+        ssid: Vec::new(),
+        bssid: [0; 6],
+        channel: 0,
+        rssi: 0,
+        auth: 0,
+        password: Vec::new(),
+        hidden: false,
+        fault: None,
+    }
 }
 
 impl Manager {

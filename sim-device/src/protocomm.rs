@@ -72,15 +72,24 @@ impl Protocomm {
         ]
         .into_iter()
         .map(|(n, k)| (n.to_string(), k))
-        .chain(cfg.custom_endpoints.iter().map(|c| (c.name.clone(), EndpointKind::Custom(c.behaviour.clone()))))
+        .chain(
+            cfg.custom_endpoints
+                .iter()
+                .map(|c| (c.name.clone(), EndpointKind::Custom(c.behaviour.clone()))),
+        )
         .zip(0xFF4Fu16..)
         .map(|((name, kind), ble_id)| Endpoint { name, ble_id, kind })
         .collect::<Vec<_>>();
         // A later registration under an existing name replaces nothing: the first one wins, as lookups do.
         let mut seen = std::collections::HashSet::new();
         endpoints.retain(|e| seen.insert(e.name.clone()));
-        let version = handlers::ver::version_json(cfg.profile, &cfg.security, &cfg.app_info).into_bytes();
-        Self { endpoints, version, security: SecurityLayer::new(cfg.security.clone(), cfg.profile) }
+        let version =
+            handlers::ver::version_json(cfg.profile, &cfg.security, &cfg.app_info).into_bytes();
+        Self {
+            endpoints,
+            version,
+            security: SecurityLayer::new(cfg.security.clone(), cfg.profile),
+        }
     }
 
     pub(crate) fn endpoints(&self) -> &[Endpoint] {

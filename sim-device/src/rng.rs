@@ -44,7 +44,11 @@ pub struct SeededRng {
 impl SeededRng {
     /// A stream seeded with `seed`.
     pub fn new(seed: &[u8]) -> Self {
-        Self { seed: seed.to_vec(), block: 0, buf: Vec::new() }
+        Self {
+            seed: seed.to_vec(),
+            block: 0,
+            buf: Vec::new(),
+        }
     }
 }
 
@@ -121,7 +125,8 @@ impl DeviceRng for RecordedRng {
                 out.fill(0);
             }
             None => {
-                rec.problems.push(format!("{draw:?}: no recorded value left"));
+                rec.problems
+                    .push(format!("{draw:?}: no recorded value left"));
                 out.fill(0);
             }
         }

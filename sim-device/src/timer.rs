@@ -53,10 +53,6 @@ impl Timers {
         self.at[timer as usize] = None;
     }
 
-    pub(crate) fn is_armed(&self, timer: Timer) -> bool {
-        self.at[timer as usize].is_some()
-    }
-
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
         self.at.iter().flatten().min().copied()
@@ -89,7 +85,10 @@ mod tests {
         assert_eq!(t.next(), Some(t0 + Duration::from_millis(5)));
         let now = t0 + Duration::from_millis(10);
         let order: Vec<_> = std::iter::from_fn(|| t.pop_expired(now).map(|x| x.0)).collect();
-        assert_eq!(order, vec![Timer::ApplyDelay, Timer::ScanPoll, Timer::ScanDone]);
+        assert_eq!(
+            order,
+            vec![Timer::ApplyDelay, Timer::ScanPoll, Timer::ScanDone]
+        );
         assert_eq!(t.next(), None);
     }
 }

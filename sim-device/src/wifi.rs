@@ -153,7 +153,10 @@ pub fn auth_mode_from_name(name: &str) -> Option<u32> {
         "WPA2_WPA3_ENTERPRISE",
         "WPA_ENTERPRISE",
     ];
-    NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)).map(|i| i as u32)
+    NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name))
+        .map(|i| i as u32)
 }
 
 /// How one connect attempt ends, decided when it starts.
@@ -194,7 +197,8 @@ impl WifiWorld {
             .filter(|ap| !ap.hidden && (1..=13).contains(&ap.channel))
             .cloned()
             .collect();
-        found.sort_by(|a, b| b.rssi.cmp(&a.rssi));
+        // Stable: equal RSSI keeps table order, as the vectors show.
+        found.sort_by_key(|ap| std::cmp::Reverse(ap.rssi));
         found.truncate(max);
         found
     }
@@ -219,7 +223,10 @@ impl WifiWorld {
         if !open && ap.password != passphrase {
             return ConnectOutcome::Failed(DisconnectReason::AUTH_FAIL);
         }
-        ConnectOutcome::Associated { index, dhcp: ap.fault != Some(ApFault::NoIp) }
+        ConnectOutcome::Associated {
+            index,
+            dhcp: ap.fault != Some(ApFault::NoIp),
+        }
     }
 }
 
@@ -242,25 +249,56 @@ mod tests {
 
     #[test]
     fn outcomes_follow_password_and_presence() {
-        let w = WifiWorld { aps: vec![ap("home", -40, 3, "pw"), ap("open", -50, 0, "")], ..Default::default() };
-        assert!(matches!(w.connect(b"home", b"pw", 0), ConnectOutcome::Associated { index: 0, dhcp: true }));
-        assert_eq!(w.connect(b"home", b"nope", 0), ConnectOutcome::Failed(DisconnectReason::AUTH_FAIL));
-        assert_eq!(w.connect(b"gone", b"pw", 0), ConnectOutcome::Failed(DisconnectReason::NO_AP_FOUND));
-        assert!(matches!(w.connect(b"open", b"anything", 0), ConnectOutcome::Associated { index: 1, .. }));
+        let w = WifiWorld {
+            aps: vec![ap("home", -40, 3, "pw"), ap("open", -50, 0, "")],
+            ..Default::default()
+        };
+        assert!(matches!(
+            w.connect(b"home", b"pw", 0),
+            ConnectOutcome::Associated {
+                index: 0,
+                dhcp: true
+            }
+        ));
+        assert_eq!(
+            w.connect(b"home", b"nope", 0),
+            ConnectOutcome::Failed(DisconnectReason::AUTH_FAIL)
+        );
+        assert_eq!(
+            w.connect(b"gone", b"pw", 0),
+            ConnectOutcome::Failed(DisconnectReason::NO_AP_FOUND)
+        );
+        assert!(matches!(
+            w.connect(b"open", b"anything", 0),
+            ConnectOutcome::Associated { index: 1, .. }
+        ));
     }
 
     #[test]
     fn reasons_map_as_the_manager_does() {
-        assert_eq!(DisconnectReason::AUTH_FAIL.failure(), Some(ConnectFailure::AuthError));
-        assert_eq!(DisconnectReason(15).failure(), Some(ConnectFailure::AuthError));
-        assert_eq!(DisconnectReason::NO_AP_FOUND.failure(), Some(ConnectFailure::NetworkNotFound));
+        assert_eq!(
+            DisconnectReason::AUTH_FAIL.failure(),
+            Some(ConnectFailure::AuthError)
+        );
+        assert_eq!(
+            DisconnectReason(15).failure(),
+            Some(ConnectFailure::AuthError)
+        );
+        assert_eq!(
+            DisconnectReason::NO_AP_FOUND.failure(),
+            Some(ConnectFailure::NetworkNotFound)
+        );
         assert_eq!(DisconnectReason(210).failure(), None);
     }
 
     #[test]
     fn scan_sorts_by_rssi_stably_and_caps() {
         let w = WifiWorld {
-            aps: vec![ap("a", -60, 0, ""), ap("b", -40, 0, ""), ap("c", -60, 0, "")],
+            aps: vec![
+                ap("a", -60, 0, ""),
+                ap("b", -40, 0, ""),
+                ap("c", -60, 0, ""),
+            ],
             ..Default::default()
         };
         let names: Vec<_> = w.scan(16).into_iter().map(|a| a.ssid).collect();

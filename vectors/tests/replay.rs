@@ -158,3 +158,26 @@ fn malformed_files_are_errors_naming_the_origin() {
     let err = vectors::replay_json("badhex.json", &vector.to_string()).expect_err("bad hex");
     assert!(err.to_string().contains("step 3"), "{err}");
 }
+
+#[test]
+fn missing_recorded_randomness_fails() {
+    let label = "security1/Device random";
+    let mut vector = read_vector("sec1_full_flow");
+    vector["derived_device_values"]
+        .as_object_mut()
+        .expect("derived_device_values")
+        .remove(label);
+    for step in vector["transcript"].as_array_mut().expect("transcript") {
+        if let Some(trace) = step["device_trace"].as_array_mut() {
+            trace.retain(|line| !line.as_str().is_some_and(|l| l.contains(label)));
+        }
+    }
+    let report =
+        vectors::replay_json("no-random", &vector.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.passed());
+    assert!(
+        !report.rng_problems.is_empty(),
+        "device drew a random value nobody recorded, yet no rng problem:\n{}",
+        describe(&report)
+    );
+}

@@ -1,1 +1,165 @@
-fn main() {}
+//! `cargo xtask <task>`: provlab's automation, in Rust so that only cargo is needed (matklad's xtask).
+//!
+//! Tasks: `test` (the README's test command: format check, clippy, every test), `codegen [--check]`
+//! (regenerate the committed prost code), `replay <DIR>` (replay golden vectors).
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+Tasks:
+  test               the project's test command: cargo fmt --check, clippy -D warnings, cargo test --workspace
+  codegen [--check]  regenerate proto/src/gen from proto/proto/*.proto (--check: fail if stale)
+  replay <DIR|FILE>  replay golden vectors (same as `cargo run -p vectors -- replay`)
+  help               this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let root = project_root();
+    std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
+    match args.first().map(String::as_str) {
+        None | Some("help" | "--help" | "-h") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some("test") => test(),
+        Some("codegen") => codegen(args.get(1).map(String::as_str) == Some("--check")),
+        Some("replay") => {
+            let Some(dir) = args.get(1) else {
+                bail!("usage: cargo xtask replay <DIR|FILE>")
+            };
+            cargo(&["run", "-q", "-p", "vectors", "--", "replay", dir])
+        }
+        Some(other) => bail!("unknown task `{other}`\n\n{HELP}"),
+    }
+}
+
+fn test() -> Result<()> {
+    let start = Instant::now();
+    step("cargo fmt --check", || {
+        cargo(&["fmt", "--all", "--", "--check"])
+    })
+    .context("formatting differs: run `cargo fmt --all`")?;
+    step("clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    let mut totals = (0u64, 0u64);
+    step("cargo test --workspace", || cargo_test(&mut totals))?;
+    eprintln!(
+        "xtask test: all green in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    println!("{} passed, {} failed", totals.0, totals.1);
+    Ok(())
+}
+
+/// `cargo test --workspace`, echoing its output and adding up the `test result:` lines.
+fn cargo_test(totals: &mut (u64, u64)) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(cargo_bin())
+        .args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("could not run cargo test")?;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                totals.0 += count(rest, "passed");
+                totals.1 += count(rest, "failed");
+            }
+        }
+    }
+    let st = child.wait()?;
+    if !st.success() {
+        println!("{} passed, {} failed", totals.0, totals.1.max(1));
+        bail!("cargo test exited with {st}");
+    }
+    Ok(())
+}
+
+/// The number before `label` in a `test result:` line (`ok. 3 passed; 0 failed; …`).
+fn count(line: &str, label: &str) -> u64 {
+    line.split(';')
+        .filter_map(|part| part.trim().rsplit_once(' '))
+        .find(|(_, word)| *word == label)
+        .and_then(|(n, _)| n.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn codegen(check: bool) -> Result<()> {
+    let mut cmd = Command::new(cargo_bin());
+    cmd.args(["test", "-q", "-p", "proto", "--test", "codegen"]);
+    if !check {
+        cmd.env("PROVLAB_CODEGEN", "write");
+    }
+    status(&mut cmd)?;
+    eprintln!(
+        "{}",
+        if check {
+            "generated code is current"
+        } else {
+            "proto/src/gen regenerated"
+        }
+    );
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    eprintln!("==> {name}");
+    let t = Instant::now();
+    f().with_context(|| format!("{name} failed"))?;
+    eprintln!("<== {name} ({:.1} s)", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    status(Command::new(cargo_bin()).args(args))
+}
+
+fn status(cmd: &mut Command) -> Result<()> {
+    let st = cmd
+        .status()
+        .with_context(|| format!("could not run {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} exited with {st}");
+    }
+    Ok(())
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// The workspace root: xtask lives one level below it.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

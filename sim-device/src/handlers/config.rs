@@ -18,7 +18,11 @@ use crate::wifi::ConnectFailure;
 const STATUS_INVALID_ARGUMENT: i32 = 4;
 const STATUS_INTERNAL_ERROR: i32 = 5;
 
-pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<HandlerReply, NoResponse> {
+pub(crate) fn handle(
+    mgr: &mut Manager,
+    req: &[u8],
+    now: Instant,
+) -> Result<HandlerReply, NoResponse> {
     let req = WiFiConfigPayload::decode(req).map_err(|_| Reject::Undecodable)?;
     let payload = match req.msg {
         0 => Payload::RespGetStatus(get_status(mgr, now)),
@@ -26,10 +30,16 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<Hand
             let Some(Payload::CmdSetConfig(cmd)) = req.payload else {
                 return Err(Reject::PayloadMismatch.into());
             };
-            Payload::RespSetConfig(RespSetConfig { status: set_config(mgr, cmd) })
+            Payload::RespSetConfig(RespSetConfig {
+                status: set_config(mgr, cmd),
+            })
         }
         4 => {
-            let status = if mgr.apply(now).is_ok() { 0 } else { STATUS_INTERNAL_ERROR };
+            let status = if mgr.apply(now).is_ok() {
+                0
+            } else {
+                STATUS_INTERNAL_ERROR
+            };
             Payload::RespApplyConfig(RespApplyConfig { status })
         }
         6 | 8 | 10 if mgr_profile(mgr) == Profile::NetworkProv12 => {
@@ -37,7 +47,13 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<Hand
         }
         _ => return Err(Reject::UnknownCommand.into()),
     };
-    Ok(HandlerReply::Ready(WiFiConfigPayload { msg: req.msg + 1, payload: Some(payload) }.encode_to_vec()))
+    Ok(HandlerReply::Ready(
+        WiFiConfigPayload {
+            msg: req.msg + 1,
+            payload: Some(payload),
+        }
+        .encode_to_vec(),
+    ))
 }
 
 fn mgr_profile(mgr: &Manager) -> Profile {
@@ -49,7 +65,9 @@ fn get_status(mgr: &mut Manager, now: Instant) -> RespGetStatus {
         StatusView::Connecting => (1, None),
         StatusView::AttemptFailed { remaining } => (
             1,
-            Some(resp_get_status::State::AttemptFailed(WifiAttemptFailed { attempts_remaining: remaining })),
+            Some(resp_get_status::State::AttemptFailed(WifiAttemptFailed {
+                attempts_remaining: remaining,
+            })),
         ),
         StatusView::Failed(f) => {
             let reason = match f {
@@ -69,15 +87,25 @@ fn get_status(mgr: &mut Manager, now: Instant) -> RespGetStatus {
             })),
         ),
     };
-    RespGetStatus { status: 0, sta_state, state }
+    RespGetStatus {
+        status: 0,
+        sta_state,
+        state,
+    }
 }
 
 /// Validation answers InvalidArgument, never a transport error (spec §5.1).
 fn set_config(mgr: &mut Manager, cmd: proto::wifi_prov::CmdSetConfig) -> i32 {
-    if !(cmd.bssid.is_empty() || cmd.bssid.len() == 6) || cmd.ssid.len() > 32 || cmd.passphrase.len() > 63 {
+    if !(cmd.bssid.is_empty() || cmd.bssid.len() == 6)
+        || cmd.ssid.len() > 32
+        || cmd.passphrase.len() > 63
+    {
         return STATUS_INVALID_ARGUMENT;
     }
-    mgr.set_pending(Credentials { ssid: until_nul(&cmd.ssid).to_vec(), passphrase: until_nul(&cmd.passphrase).to_vec() });
+    mgr.set_pending(Credentials {
+        ssid: until_nul(&cmd.ssid).to_vec(),
+        passphrase: until_nul(&cmd.passphrase).to_vec(),
+    });
     0
 }
 
@@ -91,9 +119,17 @@ fn thread_on_wifi_build(msg: i32) -> Vec<u8> {
     use np::network_config_payload::Payload as P;
     let status = STATUS_INVALID_ARGUMENT;
     let payload = match msg {
-        6 => P::RespGetThreadStatus(np::RespGetThreadStatus { status, thread_state: 0, state: None }),
+        6 => P::RespGetThreadStatus(np::RespGetThreadStatus {
+            status,
+            thread_state: 0,
+            state: None,
+        }),
         8 => P::RespSetThreadConfig(np::RespSetThreadConfig { status }),
         _ => P::RespApplyThreadConfig(np::RespApplyThreadConfig { status }),
     };
-    np::NetworkConfigPayload { msg: msg + 1, payload: Some(payload) }.encode_to_vec()
+    np::NetworkConfigPayload {
+        msg: msg + 1,
+        payload: Some(payload),
+    }
+    .encode_to_vec()
 }

@@ -2,7 +2,9 @@
 
 use prost::Message;
 use proto::network_prov as np;
-use proto::wifi_prov::{wi_fi_ctrl_payload::Payload, RespCtrlReprov, RespCtrlReset, WiFiCtrlPayload};
+use proto::wifi_prov::{
+    wi_fi_ctrl_payload::Payload, RespCtrlReprov, RespCtrlReset, WiFiCtrlPayload,
+};
 
 use super::HandlerReply;
 use crate::config::Profile;
@@ -15,8 +17,14 @@ const STATUS_INTERNAL_ERROR: i32 = 5;
 pub(crate) fn handle(mgr: &mut Manager, req: &[u8]) -> Result<HandlerReply, NoResponse> {
     let req = WiFiCtrlPayload::decode(req).map_err(|_| Reject::Undecodable)?;
     let (ok, payload) = match req.msg {
-        1 => (mgr.ctrl_reset().is_ok(), Payload::RespCtrlReset(RespCtrlReset {})),
-        3 => (mgr.ctrl_reprov().is_ok(), Payload::RespCtrlReprov(RespCtrlReprov {})),
+        1 => (
+            mgr.ctrl_reset().is_ok(),
+            Payload::RespCtrlReset(RespCtrlReset {}),
+        ),
+        3 => (
+            mgr.ctrl_reprov().is_ok(),
+            Payload::RespCtrlReprov(RespCtrlReprov {}),
+        ),
         5 | 7 if mgr.profile() == Profile::NetworkProv12 => {
             use np::network_ctrl_payload::Payload as P;
             let payload = if req.msg == 5 {
@@ -24,12 +32,22 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8]) -> Result<HandlerReply, NoRe
             } else {
                 P::RespCtrlThreadReprov(np::RespCtrlThreadReprov {})
             };
-            let resp =
-                np::NetworkCtrlPayload { msg: req.msg + 1, status: STATUS_INVALID_ARGUMENT, payload: Some(payload) };
+            let resp = np::NetworkCtrlPayload {
+                msg: req.msg + 1,
+                status: STATUS_INVALID_ARGUMENT,
+                payload: Some(payload),
+            };
             return Ok(HandlerReply::Ready(resp.encode_to_vec()));
         }
         _ => return Err(Reject::UnknownCommand.into()),
     };
     let status = if ok { 0 } else { STATUS_INTERNAL_ERROR };
-    Ok(HandlerReply::Ready(WiFiCtrlPayload { msg: req.msg + 1, status, payload: Some(payload) }.encode_to_vec()))
+    Ok(HandlerReply::Ready(
+        WiFiCtrlPayload {
+            msg: req.msg + 1,
+            status,
+            payload: Some(payload),
+        }
+        .encode_to_vec(),
+    ))
 }

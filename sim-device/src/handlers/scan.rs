@@ -17,7 +17,11 @@ use crate::manager::Manager;
 const STATUS_INVALID_ARGUMENT: i32 = 4;
 const STATUS_INTERNAL_ERROR: i32 = 5;
 
-pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<HandlerReply, NoResponse> {
+pub(crate) fn handle(
+    mgr: &mut Manager,
+    req: &[u8],
+    now: Instant,
+) -> Result<HandlerReply, NoResponse> {
     let req = WiFiScanPayload::decode(req).map_err(|_| Reject::Undecodable)?;
     match req.msg {
         0 => {
@@ -31,7 +35,10 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<Hand
         }
         2 => {
             let (scan_finished, result_count) = mgr.scan_status();
-            let payload = Payload::RespScanStatus(RespScanStatus { scan_finished, result_count });
+            let payload = Payload::RespScanStatus(RespScanStatus {
+                scan_finished,
+                result_count,
+            });
             Ok(HandlerReply::Ready(encode(3, 0, payload)))
         }
         4 => {
@@ -50,7 +57,12 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<Hand
                     status = STATUS_INTERNAL_ERROR;
                     break;
                 };
-                let ssid_len = ap.ssid.iter().position(|&c| c == 0).unwrap_or(ap.ssid.len()).min(32);
+                let ssid_len = ap
+                    .ssid
+                    .iter()
+                    .position(|&c| c == 0)
+                    .unwrap_or(ap.ssid.len())
+                    .min(32);
                 entries.push(WiFiScanResult {
                     ssid: ap.ssid[..ssid_len].to_vec(),
                     channel: u32::from(ap.channel),
@@ -59,7 +71,11 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<Hand
                     auth: ap.auth as i32,
                 });
             }
-            Ok(HandlerReply::Ready(encode(5, status, Payload::RespScanResult(RespScanResult { entries }))))
+            Ok(HandlerReply::Ready(encode(
+                5,
+                status,
+                Payload::RespScanResult(RespScanResult { entries }),
+            )))
         }
         6 | 8 if mgr.profile() == Profile::NetworkProv12 => {
             use np::network_scan_payload::Payload as P;
@@ -69,7 +85,11 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<Hand
                 P::RespScanThreadStatus(np::RespScanThreadStatus::default())
             };
             let msg = req.msg + 1;
-            let resp = np::NetworkScanPayload { msg, status: STATUS_INVALID_ARGUMENT, payload: Some(payload) };
+            let resp = np::NetworkScanPayload {
+                msg,
+                status: STATUS_INVALID_ARGUMENT,
+                payload: Some(payload),
+            };
             Ok(HandlerReply::Ready(resp.encode_to_vec()))
         }
         _ => Err(Reject::UnknownCommand.into()),
@@ -82,5 +102,10 @@ pub(crate) fn scan_start_response() -> Vec<u8> {
 }
 
 fn encode(msg: i32, status: i32, payload: Payload) -> Vec<u8> {
-    WiFiScanPayload { msg, status, payload: Some(payload) }.encode_to_vec()
+    WiFiScanPayload {
+        msg,
+        status,
+        payload: Some(payload),
+    }
+    .encode_to_vec()
 }

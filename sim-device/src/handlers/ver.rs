@@ -20,8 +20,14 @@ pub(crate) fn version_json(profile: Profile, security: &Security, app_info: &[Ap
 
     // Security 2 with the legacy IV rule stands for firmware from before the patch: no sec_patch_ver key.
     let patch = match security {
-        Security::Sec2 { patch: Sec2Patch::V0, .. } => None,
-        Security::Sec2 { patch: Sec2Patch::V1, .. } => Some(1),
+        Security::Sec2 {
+            patch: Sec2Patch::V0,
+            ..
+        } => None,
+        Security::Sec2 {
+            patch: Sec2Patch::V1,
+            ..
+        } => Some(1),
         _ => Some(0),
     };
 
@@ -29,7 +35,13 @@ pub(crate) fn version_json(profile: Profile, security: &Security, app_info: &[Ap
         .iter()
         .map(|a| {
             let body = object(
-                &[("ver".into(), string(&a.version)), ("cap".into(), array(a.capabilities.iter().map(String::as_str)))],
+                &[
+                    ("ver".into(), string(&a.version)),
+                    (
+                        "cap".into(),
+                        array(a.capabilities.iter().map(String::as_str)),
+                    ),
+                ],
                 1,
             );
             (a.label.clone(), body)
@@ -97,7 +109,11 @@ mod tests {
 
     #[test]
     fn spec_example_sec2_patched() {
-        let sec = Security::Sec2 { salt: vec![], verifier: Secret(vec![]), patch: Sec2Patch::V1 };
+        let sec = Security::Sec2 {
+            salt: vec![],
+            verifier: Secret(vec![]),
+            patch: Sec2Patch::V1,
+        };
         assert_eq!(
             version_json(Profile::EspIdf55, &sec, &[]),
             "{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t2,\n\t\t\"sec_patch_ver\":\t1,\n\t\t\"cap\":\t[\"wifi_scan\"]\n\t}\n}"
@@ -111,13 +127,26 @@ mod tests {
         assert!(j.contains("[\"no_pop\", \"wifi_prov\", \"wifi_scan\"]"));
         let j = version_json(Profile::EspIdf55, &Security::Sec0, &[]);
         assert!(j.contains("[\"no_sec\", \"wifi_scan\"]"));
-        let j = version_json(Profile::EspIdf55, &Security::Sec1 { pop: Some(Secret(vec![])) }, &[]);
-        assert!(j.contains("[\"wifi_scan\"]"), "an empty PoP is still a PoP: {j}");
+        let j = version_json(
+            Profile::EspIdf55,
+            &Security::Sec1 {
+                pop: Some(Secret(vec![])),
+            },
+            &[],
+        );
+        assert!(
+            j.contains("[\"wifi_scan\"]"),
+            "an empty PoP is still a PoP: {j}"
+        );
     }
 
     #[test]
     fn app_info_precedes_prov() {
-        let app = AppInfo { label: "my_app".into(), version: "1.345".into(), capabilities: vec!["cloud".into(), "local_ctrl".into()] };
+        let app = AppInfo {
+            label: "my_app".into(),
+            version: "1.345".into(),
+            capabilities: vec!["cloud".into(), "local_ctrl".into()],
+        };
         let j = version_json(Profile::EspIdf55, &Security::Sec0, &[app]);
         assert!(j.starts_with(
             "{\n\t\"my_app\":\t{\n\t\t\"ver\":\t\"1.345\",\n\t\t\"cap\":\t[\"cloud\", \"local_ctrl\"]\n\t},\n\t\"prov\":\t{"

@@ -10,8 +10,8 @@ pub(crate) mod sec1;
 pub(crate) mod sec2;
 pub mod srp;
 
-use proto::protocomm::{session_data, SessionData};
 use prost::Message;
+use proto::protocomm::{session_data, SessionData};
 
 use crate::config::{Profile, Security};
 use crate::error::{NoResponse, Reject};
@@ -50,7 +50,9 @@ impl SecurityLayer {
     pub(crate) fn new(scheme: Security, profile: Profile) -> Self {
         Self {
             scheme,
-            sec1: sec1::Sec1Options { retry_keeps_counter: profile.sec1_retry_keeps_counter() },
+            sec1: sec1::Sec1Options {
+                retry_keeps_counter: profile.sec1_retry_keeps_counter(),
+            },
             session: None,
         }
     }
@@ -106,8 +108,20 @@ impl SecurityLayer {
                 let pop = pop.as_ref().map(|p| p.0.as_slice());
                 sec1::handshake(st, p, pop, self.sec1, rng, events)
             }
-            (Security::Sec2 { salt, verifier, patch }, State::Sec2(st), Some(session_data::Proto::Sec2(p))) => {
-                let params = sec2::Sec2Params { salt, verifier: &verifier.0, patch: *patch };
+            (
+                Security::Sec2 {
+                    salt,
+                    verifier,
+                    patch,
+                },
+                State::Sec2(st),
+                Some(session_data::Proto::Sec2(p)),
+            ) => {
+                let params = sec2::Sec2Params {
+                    salt,
+                    verifier: &verifier.0,
+                    patch: *patch,
+                };
                 sec2::handshake(st, p, &params, rng, events)
             }
             _ => Err(Reject::SchemeMismatch.into()),
@@ -117,9 +131,8 @@ impl SecurityLayer {
     fn established(&mut self, id: SessionId) -> Result<&mut State, NoResponse> {
         match &mut self.session {
             Some(s) if s.id == id => match &s.state {
-                State::Sec1(sec1::Sec1State::Established(_)) | State::Sec2(sec2::Sec2State::Established(_)) => {
-                    Ok(&mut s.state)
-                }
+                State::Sec1(sec1::Sec1State::Established(_))
+                | State::Sec2(sec2::Sec2State::Established(_)) => Ok(&mut s.state),
                 _ => Err(Reject::NotEstablished.into()),
             },
             _ => Err(Reject::SessionMismatch.into()),

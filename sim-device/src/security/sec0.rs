@@ -3,10 +3,10 @@
 //! The handshake accepts any `SessionData` whose `sec_ver` is 0 — the `proto` oneof and `msg` are not
 //! checked, so even an empty body is answered — and always returns the same 7 bytes.
 
-use proto::protocomm::{
-    sec0_payload, session_data, Sec0MsgType, Sec0Payload, SessionData, S0SessionResp,
-};
 use prost::Message;
+use proto::protocomm::{
+    sec0_payload, session_data, S0SessionResp, Sec0MsgType, Sec0Payload, SessionData,
+};
 
 use crate::error::{NoResponse, Reject};
 
@@ -25,4 +25,3 @@ pub(crate) fn handshake(request: &[u8]) -> Result<Vec<u8>, NoResponse> {
     };
     Ok(resp.encode_to_vec())
 }
-

@@ -10,10 +10,10 @@
 
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
+use prost::Message;
 use proto::protocomm::{
     sec1_payload, session_data, Sec1MsgType, Sec1Payload, SessionData, SessionResp0, SessionResp1,
 };
-use prost::Message;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -120,10 +120,18 @@ fn command0(
     // established session still destroys it.
     *state = Sec1State::AwaitCmd0;
     let Some(sec1_payload::Payload::Sc0(cmd)) = payload.payload else {
-        return Err(fail(Reject::OneofMismatch, events, Some(SecurityEvent::InvalidSecurityParams)));
+        return Err(fail(
+            Reject::OneofMismatch,
+            events,
+            Some(SecurityEvent::InvalidSecurityParams),
+        ));
     };
     let Ok(client_pubkey) = <[u8; 32]>::try_from(cmd.client_pubkey.as_slice()) else {
-        return Err(fail(Reject::BadLength, events, Some(SecurityEvent::InvalidSecurityParams)));
+        return Err(fail(
+            Reject::BadLength,
+            events,
+            Some(SecurityEvent::InvalidSecurityParams),
+        ));
     };
 
     let mut secret_bytes = Zeroizing::new([0u8; 32]);
@@ -170,16 +178,29 @@ fn command1(
         return Err(fail(Reject::Cmd1OutOfOrder, events, None));
     };
     let Some(sec1_payload::Payload::Sc1(cmd)) = payload.payload else {
-        return Err(fail(Reject::OneofMismatch, events, Some(SecurityEvent::InvalidSecurityParams)));
+        return Err(fail(
+            Reject::OneofMismatch,
+            events,
+            Some(SecurityEvent::InvalidSecurityParams),
+        ));
     };
     let Ok(verifier) = <[u8; 32]>::try_from(cmd.client_verify_data.as_slice()) else {
-        return Err(fail(Reject::BadLength, events, Some(SecurityEvent::InvalidSecurityParams)));
+        return Err(fail(
+            Reject::BadLength,
+            events,
+            Some(SecurityEvent::InvalidSecurityParams),
+        ));
     };
     if !opts.retry_keeps_counter {
-        pending.stream = Aes256Ctr::new(pending.key.as_ref().into(), (&pending.device_random).into());
+        pending.stream =
+            Aes256Ctr::new(pending.key.as_ref().into(), (&pending.device_random).into());
     }
     let Some(proof) = verify(pending, verifier) else {
-        return Err(fail(Reject::PopMismatch, events, Some(SecurityEvent::CredentialsMismatch)));
+        return Err(fail(
+            Reject::PopMismatch,
+            events,
+            Some(SecurityEvent::CredentialsMismatch),
+        ));
     };
     let mut device_verify = pending.client_pubkey;
     pending.stream.apply_keystream(&mut device_verify);
@@ -209,7 +230,10 @@ fn response(payload: sec1_payload::Payload) -> Vec<u8> {
     };
     SessionData {
         sec_ver: 1,
-        proto: Some(session_data::Proto::Sec1(Sec1Payload { msg: msg as i32, payload: Some(payload) })),
+        proto: Some(session_data::Proto::Sec1(Sec1Payload {
+            msg: msg as i32,
+            payload: Some(payload),
+        })),
     }
     .encode_to_vec()
 }
@@ -247,14 +271,49 @@ mod tests {
 
         let cmd0 = [h("10015a25a201220a20"), h(CLIENT_PUB)].concat();
         let req = decode_payload(&cmd0);
-        assert_eq!(req.payload, Some(sec1_payload::Payload::Sc0(SessionCmd0 { client_pubkey: h(CLIENT_PUB) })));
-        let r0 = handshake(&mut state, req, Some(b"abcd1234"), opts, &mut dev_rng, &mut events).unwrap();
-        assert_eq!(r0, [h("10015a390801aa01341220"), h(DEVICE_PUB), h("1a10"), h(DEVICE_RANDOM)].concat());
-        let Sec1State::AwaitCmd1(p) = &state else { panic!("state") };
-        assert_eq!(p.key.to_vec(), h("cf0c266562b0ebf4d1295c66cc5efceab8fa713f8cb6024932f3bbf59977a8cd"));
+        assert_eq!(
+            req.payload,
+            Some(sec1_payload::Payload::Sc0(SessionCmd0 {
+                client_pubkey: h(CLIENT_PUB)
+            }))
+        );
+        let r0 = handshake(
+            &mut state,
+            req,
+            Some(b"abcd1234"),
+            opts,
+            &mut dev_rng,
+            &mut events,
+        )
+        .unwrap();
+        assert_eq!(
+            r0,
+            [
+                h("10015a390801aa01341220"),
+                h(DEVICE_PUB),
+                h("1a10"),
+                h(DEVICE_RANDOM)
+            ]
+            .concat()
+        );
+        let Sec1State::AwaitCmd1(p) = &state else {
+            panic!("state")
+        };
+        assert_eq!(
+            p.key.to_vec(),
+            h("cf0c266562b0ebf4d1295c66cc5efceab8fa713f8cb6024932f3bbf59977a8cd")
+        );
 
         let cmd1 = h("10015a270802b201221220c4a89b1acc9f181421f27ada88e1d81b23233eedb4ad011f5b4f5eeac83ee6c9");
-        let r1 = handshake(&mut state, decode_payload(&cmd1), Some(b"abcd1234"), opts, &mut dev_rng, &mut events).unwrap();
+        let r1 = handshake(
+            &mut state,
+            decode_payload(&cmd1),
+            Some(b"abcd1234"),
+            opts,
+            &mut dev_rng,
+            &mut events,
+        )
+        .unwrap();
         assert_eq!(r1, h("10015a270803ba01221a2029a2e4c89371f5f6e4f0d90538f211db81918ef1eb68cea8db0bc6b0135214f8"));
         assert!(rng.problems().is_empty());
         (state, events)
@@ -262,13 +321,18 @@ mod tests {
 
     #[test]
     fn kat_handshake_and_data_phase() {
-        let (mut state, events) = run_kat(Sec1Options { retry_keeps_counter: true });
+        let (mut state, events) = run_kat(Sec1Options {
+            retry_keeps_counter: true,
+        });
         assert_eq!(events, vec![SecurityEvent::SetupOk]);
-        let Sec1State::Established(s) = &mut state else { panic!("not established") };
+        let Sec1State::Established(s) = &mut state else {
+            panic!("not established")
+        };
         assert_eq!(s.decrypt(&h("018f")).unwrap(), h("5200"));
         assert_eq!(s.encrypt(&h("08015a021001")).unwrap(), h("bd7e870688b4"));
         assert_eq!(
-            s.decrypt(&h("f0daa21132f8dd0120634d6e556a6b68dbc06cfa009c3c1b")).unwrap(),
+            s.decrypt(&h("f0daa21132f8dd0120634d6e556a6b68dbc06cfa009c3c1b"))
+                .unwrap(),
             h("080262140a066d7973736964120a6d7970617373776f7264")
         );
     }
@@ -281,23 +345,51 @@ mod tests {
         let mut dev_rng = rng.clone();
         let mut state = Sec1State::AwaitCmd0;
         let mut events = Vec::new();
-        let opts = Sec1Options { retry_keeps_counter: false };
+        let opts = Sec1Options {
+            retry_keeps_counter: false,
+        };
         let cmd0 = decode_payload(&[h("10015a25a201220a20"), h(CLIENT_PUB)].concat());
-        handshake(&mut state, cmd0, Some(b"abcd1234"), opts, &mut dev_rng, &mut events).unwrap();
+        handshake(
+            &mut state,
+            cmd0,
+            Some(b"abcd1234"),
+            opts,
+            &mut dev_rng,
+            &mut events,
+        )
+        .unwrap();
         let bad = SessionData {
             sec_ver: 1,
             proto: Some(session_data::Proto::Sec1(Sec1Payload {
                 msg: 2,
-                payload: Some(sec1_payload::Payload::Sc1(SessionCmd1 { client_verify_data: vec![0; 32] })),
+                payload: Some(sec1_payload::Payload::Sc1(SessionCmd1 {
+                    client_verify_data: vec![0; 32],
+                })),
             })),
         };
         let bad = decode_payload(&bad.encode_to_vec());
-        let err = handshake(&mut state, bad, Some(b"abcd1234"), opts, &mut dev_rng, &mut events).unwrap_err();
+        let err = handshake(
+            &mut state,
+            bad,
+            Some(b"abcd1234"),
+            opts,
+            &mut dev_rng,
+            &mut events,
+        )
+        .unwrap_err();
         assert_eq!(err.why, Reject::PopMismatch);
         assert!(matches!(state, Sec1State::AwaitCmd1(_)));
         // With the PSA profile the stream restarts, so the correct verifier still succeeds.
         let good = h("10015a270802b201221220c4a89b1acc9f181421f27ada88e1d81b23233eedb4ad011f5b4f5eeac83ee6c9");
-        handshake(&mut state, decode_payload(&good), Some(b"abcd1234"), opts, &mut dev_rng, &mut events).unwrap();
+        handshake(
+            &mut state,
+            decode_payload(&good),
+            Some(b"abcd1234"),
+            opts,
+            &mut dev_rng,
+            &mut events,
+        )
+        .unwrap();
         assert!(matches!(state, Sec1State::Established(_)));
     }
 }

@@ -13,10 +13,11 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{aes::Aes256, Aes256Gcm, AesGcm, Nonce};
 use num_bigint::BigUint;
 use num_traits::Zero;
-use proto::protocomm::{
-    sec2_payload, session_data, S2SessionResp0, S2SessionResp1, Sec2MsgType, Sec2Payload, SessionData,
-};
 use prost::Message;
+use proto::protocomm::{
+    sec2_payload, session_data, S2SessionResp0, S2SessionResp1, Sec2MsgType, Sec2Payload,
+    SessionData,
+};
 use zeroize::Zeroizing;
 
 use super::srp;
@@ -102,10 +103,18 @@ fn command0(
     };
     *state = Sec2State::AwaitCmd0;
     if cmd.client_pubkey.len() != srp::N_LEN {
-        return Err(fail(Reject::BadLength, events, Some(SecurityEvent::InvalidSecurityParams)));
+        return Err(fail(
+            Reject::BadLength,
+            events,
+            Some(SecurityEvent::InvalidSecurityParams),
+        ));
     }
     if cmd.client_username.is_empty() || cmd.client_username.len() > usize::from(u16::MAX) {
-        return Err(fail(Reject::BadLength, events, Some(SecurityEvent::InvalidSecurityParams)));
+        return Err(fail(
+            Reject::BadLength,
+            events,
+            Some(SecurityEvent::InvalidSecurityParams),
+        ));
     }
 
     let mut b_bytes = Zeroizing::new([0u8; 32]);
@@ -142,9 +151,16 @@ fn command0(
 
 impl Pending {
     fn check_proof(&self, salt: &[u8], proof: &[u8]) -> Option<([u8; 64], ClientProofVerified)> {
-        let m = srp::client_proof(&self.username, salt, &self.a_bytes, &self.b_bytes, &self.key);
+        let m = srp::client_proof(
+            &self.username,
+            salt,
+            &self.a_bytes,
+            &self.b_bytes,
+            &self.key,
+        );
         // ESP-IDF compares with memcmp; the comparison is constant-time here anyway.
-        bool::from(subtle::ConstantTimeEq::ct_eq(m.as_slice(), proof)).then_some((m, ClientProofVerified(())))
+        bool::from(subtle::ConstantTimeEq::ct_eq(m.as_slice(), proof))
+            .then_some((m, ClientProofVerified(())))
     }
 }
 
@@ -165,7 +181,11 @@ fn command1(
         return Err(fail(Reject::BadLength, events, None));
     }
     let Some((m, verified)) = pending.check_proof(params.salt, &cmd.client_proof) else {
-        return Err(fail(Reject::ProofMismatch, events, Some(SecurityEvent::CredentialsMismatch)));
+        return Err(fail(
+            Reject::ProofMismatch,
+            events,
+            Some(SecurityEvent::CredentialsMismatch),
+        ));
     };
     let device_proof = srp::device_proof(&pending.a_bytes, &m, &pending.key);
     let (iv, nonce) = match params.patch {
@@ -260,7 +280,10 @@ fn response(payload: sec2_payload::Payload) -> Vec<u8> {
     };
     SessionData {
         sec_ver: 2,
-        proto: Some(session_data::Proto::Sec2(Sec2Payload { msg: msg as i32, payload: Some(payload) })),
+        proto: Some(session_data::Proto::Sec2(Sec2Payload {
+            msg: msg as i32,
+            payload: Some(payload),
+        })),
     }
     .encode_to_vec()
 }
@@ -277,14 +300,21 @@ mod tests {
     }
 
     fn payload(p: sec2_payload::Payload, msg: i32) -> Sec2Payload {
-        Sec2Payload { msg, payload: Some(p) }
+        Sec2Payload {
+            msg,
+            payload: Some(p),
+        }
     }
 
     #[test]
     fn kat_handshake_and_gcm() {
         let salt = h("036ee0c7bcb9eda84c9eac97d93decf4");
         let verifier = srp::verifier(&salt, b"wifiprov", b"abcd1234");
-        let params = Sec2Params { salt: &salt, verifier: &verifier, patch: Sec2Patch::V1 };
+        let params = Sec2Params {
+            salt: &salt,
+            verifier: &verifier,
+            patch: Sec2Patch::V1,
+        };
         let rng = RecordedRng::new();
         rng.push(Draw::Sec2B, (0x52..=0x71).collect());
         rng.push(Draw::Sec2NoncePrefix, h("0102030405060708"));
@@ -295,24 +325,49 @@ mod tests {
         let a = BigUint::from_bytes_be(&(0x11..=0x30).collect::<Vec<u8>>());
         let a_bytes = srp::pad(&srp::client_public(&a));
         let cmd0 = payload(
-            sec2_payload::Payload::Sc0(S2SessionCmd0 { client_username: b"wifiprov".to_vec(), client_pubkey: a_bytes }),
+            sec2_payload::Payload::Sc0(S2SessionCmd0 {
+                client_username: b"wifiprov".to_vec(),
+                client_pubkey: a_bytes,
+            }),
             0,
         );
         let r0 = handshake(&mut state, cmd0, &params, &mut dev_rng, &mut events).unwrap();
         assert_eq!(r0.len(), 416);
-        assert_eq!(&r0[..14], &h("100262 9b03 0801 aa01 9503 128003".replace(' ', "").as_str())[..]);
+        assert_eq!(
+            &r0[..14],
+            &h("100262 9b03 0801 aa01 9503 128003"
+                .replace(' ', "")
+                .as_str())[..]
+        );
         assert_eq!(&r0[398..], [h("1a10"), salt.clone()].concat().as_slice());
 
         let m = h("70dc203ec3b667d829655c8eafd02a2993f193856d09865b8d25965e454aff6387a1de3efadfa5f7e5bc82330774c45da9a24b6391a0f67ee60f441480510234");
-        let cmd1 = payload(sec2_payload::Payload::Sc1(S2SessionCmd1 { client_proof: m }), 2);
+        let cmd1 = payload(
+            sec2_payload::Payload::Sc1(S2SessionCmd1 { client_proof: m }),
+            2,
+        );
         let r1 = handshake(&mut state, cmd1, &params, &mut dev_rng, &mut events).unwrap();
         let hamk = "d846a8db2348d9cd5c1708f69382762a4df977ef3f3e8c4e28e2ba6e653baf8a43af7eb00fcd7e3d48883f5acff55df933c7a2c732a21cf3da8151aee44781cb";
-        assert_eq!(r1, h(&format!("100262550803ba01501240{hamk}1a0c010203040506070800000001")));
+        assert_eq!(
+            r1,
+            h(&format!(
+                "100262550803ba01501240{hamk}1a0c010203040506070800000001"
+            ))
+        );
         assert_eq!(events, vec![SecurityEvent::SetupOk]);
 
-        let Sec2State::Established(s) = &mut state else { panic!("not established") };
-        assert_eq!(s.decrypt(&h("d1c3f2a433e27f5531e7e2c7d671ae94130c")).unwrap(), h("5200"));
-        assert_eq!(s.encrypt(&h("08015a021001")).unwrap(), h("402018827bc1e42b9c2f075ca2d30b024a1a9141209c"));
+        let Sec2State::Established(s) = &mut state else {
+            panic!("not established")
+        };
+        assert_eq!(
+            s.decrypt(&h("d1c3f2a433e27f5531e7e2c7d671ae94130c"))
+                .unwrap(),
+            h("5200")
+        );
+        assert_eq!(
+            s.encrypt(&h("08015a021001")).unwrap(),
+            h("402018827bc1e42b9c2f075ca2d30b024a1a9141209c")
+        );
         assert!(rng.problems().is_empty());
     }
 
@@ -325,8 +380,14 @@ mod tests {
         let mut key32 = Zeroizing::new([0u8; 32]);
         key32.copy_from_slice(&k);
         let mut s = Established::new(ClientProofVerified(()), key32, Iv::Fixed(iv));
-        assert_eq!(s.encrypt(&h("5200")).unwrap(), h("08f05483a21e82893452aae677dece7add13"));
+        assert_eq!(
+            s.encrypt(&h("5200")).unwrap(),
+            h("08f05483a21e82893452aae677dece7add13")
+        );
         // Nonce reuse: the same plaintext encrypts identically again.
-        assert_eq!(s.encrypt(&h("5200")).unwrap(), h("08f05483a21e82893452aae677dece7add13"));
+        assert_eq!(
+            s.encrypt(&h("5200")).unwrap(),
+            h("08f05483a21e82893452aae677dece7add13")
+        );
     }
 }

@@ -123,7 +123,13 @@ pub fn session_key(s: &BigUint) -> [u8; 64] {
 }
 
 /// `M = H(H(N) ⊕ H(PAD(g)) ‖ H(I) ‖ s ‖ A ‖ B ‖ K)` with `a_bytes`/`b_bytes` exactly as exchanged.
-pub fn client_proof(username: &[u8], salt: &[u8], a_bytes: &[u8], b_bytes: &[u8], key: &[u8; 64]) -> [u8; 64] {
+pub fn client_proof(
+    username: &[u8],
+    salt: &[u8],
+    a_bytes: &[u8],
+    b_bytes: &[u8],
+    key: &[u8; 64],
+) -> [u8; 64] {
     let grp = group();
     let hn = hash(&[&pad(&grp.n)]);
     let hg = hash(&[&pad(&grp.g)]);

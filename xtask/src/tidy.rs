@@ -1,0 +1,118 @@
+//! Architecture invariants checked as an ordinary test (rust-analyzer's tidy):
+//! - every Rust file starts with a `//!` module doc;
+//! - the sans-IO core (`sim-device/src`, outside `transport/` and `bin/`) uses no async runtime, no
+//!   sockets, and never reads the clock or OS randomness;
+//! - no source file grows past 600 lines (generated code excepted).
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if p.is_dir() {
+                if !matches!(name, "target" | "gen" | ".git" | "fuzz") {
+                    rust_files(&p, out);
+                }
+            } else if name.ends_with(".rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    fn root() -> PathBuf {
+        super::super::project_root()
+    }
+
+    fn files() -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        for d in [
+            "proto",
+            "sim-device",
+            "vectors",
+            "xtask",
+            "conformance",
+            "hil",
+        ] {
+            rust_files(&root().join(d), &mut v);
+        }
+        v
+    }
+
+    #[test]
+    fn every_file_has_a_module_doc() {
+        let missing: Vec<_> = files()
+            .into_iter()
+            .filter(|p| {
+                !std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .trim_start()
+                    .starts_with("//!")
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "files without a leading //! doc: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn files_stay_small() {
+        let long: Vec<_> = files()
+            .into_iter()
+            .filter_map(|p| {
+                let n = std::fs::read_to_string(&p)
+                    .unwrap_or_default()
+                    .lines()
+                    .count();
+                (n > 600).then(|| format!("{} ({n} lines)", p.display()))
+            })
+            .collect();
+        assert!(long.is_empty(), "split these files: {long:?}");
+    }
+
+    #[test]
+    fn core_is_sans_io() {
+        let core = root().join("sim-device/src");
+        let mut v = Vec::new();
+        rust_files(&core, &mut v);
+        let forbidden = [
+            "tokio",
+            "hyper",
+            "bluer",
+            "std::net::TcpStream",
+            "std::net::UdpSocket",
+            "std::fs",
+            "Instant::now",
+            "SystemTime::now",
+            "OsRng",
+            "thread_rng",
+            "getrandom",
+        ];
+        let mut bad = Vec::new();
+        for p in v {
+            let rel = p
+                .strip_prefix(&core)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .to_string();
+            if rel.starts_with("transport") || rel.starts_with("bin") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            // Tests may use the clock to pick a base instant.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for f in forbidden {
+                if code.contains(f) {
+                    bad.push(format!("{rel}: {f}"));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "the device core must stay sans-IO: {bad:?}");
+    }
+}
