@@ -366,7 +366,12 @@ impl Manager {
             },
             Timer::GotIp => self.on_got_ip(at),
             Timer::ApVanish => {
-                self.link = None;
+                // The AP is gone from the air: later scans and reconnects no longer find it.
+                if let Some(link) = self.link.take() {
+                    if link.ap < self.world.aps.len() {
+                        self.world.aps.remove(link.ap);
+                    }
+                }
                 self.on_disconnected(DisconnectReason::BEACON_TIMEOUT, at);
             }
             Timer::Cleanup | Timer::AutoStop => self.stop(),

@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: provlab's automation, in Rust so that only cargo is needed (matklad's xtask).
 //!
 //! Tasks: `test` (the README's test command: format check, clippy, every test), `codegen [--check]`
-//! (regenerate the committed prost code), `replay <DIR>` (replay golden vectors).
+//! (regenerate the committed prost code), `replay <DIR>` (replay golden vectors), `bench` (handshake
+//! throughput of the core).
 
 mod tidy;
 
@@ -18,6 +19,7 @@ Tasks:
   test               the project's test command: cargo fmt --check, clippy -D warnings, cargo test --workspace
   codegen [--check]  regenerate proto/src/gen from proto/proto/*.proto (--check: fail if stale)
   replay <DIR|FILE>  replay golden vectors (same as `cargo run -p vectors -- replay`)
+  bench [SECONDS]    handshake throughput of the device core, release build (default 3 s per scheme)
   help               this text
 ";
 
@@ -47,6 +49,20 @@ fn run(args: &[String]) -> Result<()> {
                 bail!("usage: cargo xtask replay <DIR|FILE>")
             };
             cargo(&["run", "-q", "-p", "vectors", "--", "replay", dir])
+        }
+        Some("bench") => {
+            let secs = args.get(1).map_or("3", String::as_str);
+            cargo(&[
+                "run",
+                "-q",
+                "--release",
+                "-p",
+                "sim-device",
+                "--example",
+                "handshakes",
+                "--",
+                secs,
+            ])
         }
         Some(other) => bail!("unknown task `{other}`\n\n{HELP}"),
     }

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use prost::Message;
 use proto::network_prov as np;
+use proto::protocomm::Status;
 use proto::wifi_prov::{
     resp_get_status, wi_fi_config_payload::Payload, RespApplyConfig, RespGetStatus, RespSetConfig,
     WiFiConfigPayload, WifiAttemptFailed, WifiConnectedState,
@@ -14,9 +15,6 @@ use crate::config::{Credentials, Profile};
 use crate::error::{NoResponse, Reject};
 use crate::manager::{Manager, StatusView};
 use crate::wifi::ConnectFailure;
-
-const STATUS_INVALID_ARGUMENT: i32 = 4;
-const STATUS_INTERNAL_ERROR: i32 = 5;
 
 pub(crate) fn handle(
     mgr: &mut Manager,
@@ -38,7 +36,7 @@ pub(crate) fn handle(
             let status = if mgr.apply(now).is_ok() {
                 0
             } else {
-                STATUS_INTERNAL_ERROR
+                Status::InternalError as i32
             };
             Payload::RespApplyConfig(RespApplyConfig { status })
         }
@@ -100,7 +98,7 @@ fn set_config(mgr: &mut Manager, cmd: proto::wifi_prov::CmdSetConfig) -> i32 {
         || cmd.ssid.len() > 32
         || cmd.passphrase.len() > 63
     {
-        return STATUS_INVALID_ARGUMENT;
+        return Status::InvalidArgument as i32;
     }
     mgr.set_pending(Credentials {
         ssid: until_nul(&cmd.ssid).to_vec(),
@@ -117,7 +115,7 @@ fn until_nul(b: &[u8]) -> &[u8] {
 /// network_provisioning Wi-Fi build: Thread commands get a normal answer with InvalidArgument (spec §5.4).
 fn thread_on_wifi_build(msg: i32) -> Vec<u8> {
     use np::network_config_payload::Payload as P;
-    let status = STATUS_INVALID_ARGUMENT;
+    let status = Status::InvalidArgument as i32;
     let payload = match msg {
         6 => P::RespGetThreadStatus(np::RespGetThreadStatus {
             status,

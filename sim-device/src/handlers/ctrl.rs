@@ -2,6 +2,7 @@
 
 use prost::Message;
 use proto::network_prov as np;
+use proto::protocomm::Status;
 use proto::wifi_prov::{
     wi_fi_ctrl_payload::Payload, RespCtrlReprov, RespCtrlReset, WiFiCtrlPayload,
 };
@@ -10,9 +11,6 @@ use super::HandlerReply;
 use crate::config::Profile;
 use crate::error::{NoResponse, Reject};
 use crate::manager::Manager;
-
-const STATUS_INVALID_ARGUMENT: i32 = 4;
-const STATUS_INTERNAL_ERROR: i32 = 5;
 
 pub(crate) fn handle(mgr: &mut Manager, req: &[u8]) -> Result<HandlerReply, NoResponse> {
     let req = WiFiCtrlPayload::decode(req).map_err(|_| Reject::Undecodable)?;
@@ -34,14 +32,14 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8]) -> Result<HandlerReply, NoRe
             };
             let resp = np::NetworkCtrlPayload {
                 msg: req.msg + 1,
-                status: STATUS_INVALID_ARGUMENT,
+                status: Status::InvalidArgument as i32,
                 payload: Some(payload),
             };
             return Ok(HandlerReply::Ready(resp.encode_to_vec()));
         }
         _ => return Err(Reject::UnknownCommand.into()),
     };
-    let status = if ok { 0 } else { STATUS_INTERNAL_ERROR };
+    let status = if ok { 0 } else { Status::InternalError as i32 };
     Ok(HandlerReply::Ready(
         WiFiCtrlPayload {
             msg: req.msg + 1,

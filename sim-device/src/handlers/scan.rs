@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use prost::Message;
 use proto::network_prov as np;
+use proto::protocomm::Status;
 use proto::wifi_prov::{
     wi_fi_scan_payload::Payload, RespScanResult, RespScanStart, RespScanStatus, WiFiScanPayload,
     WiFiScanResult,
@@ -13,9 +14,6 @@ use super::HandlerReply;
 use crate::config::Profile;
 use crate::error::{NoResponse, Reject};
 use crate::manager::Manager;
-
-const STATUS_INVALID_ARGUMENT: i32 = 4;
-const STATUS_INTERNAL_ERROR: i32 = 5;
 
 pub(crate) fn handle(
     mgr: &mut Manager,
@@ -54,7 +52,7 @@ pub(crate) fn handle(
             let mut entries = Vec::new();
             for i in cmd.start_index..cmd.start_index + cmd.count {
                 let Some(ap) = results.get(i as usize) else {
-                    status = STATUS_INTERNAL_ERROR;
+                    status = Status::InternalError as i32;
                     break;
                 };
                 let ssid_len = ap
@@ -87,7 +85,7 @@ pub(crate) fn handle(
             let msg = req.msg + 1;
             let resp = np::NetworkScanPayload {
                 msg,
-                status: STATUS_INVALID_ARGUMENT,
+                status: Status::InvalidArgument as i32,
                 payload: Some(payload),
             };
             Ok(HandlerReply::Ready(resp.encode_to_vec()))

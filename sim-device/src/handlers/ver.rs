@@ -121,6 +121,17 @@ mod tests {
     }
 
     #[test]
+    fn legacy_sec2_omits_patch_version() {
+        let sec = Security::Sec2 {
+            salt: vec![],
+            verifier: Secret(vec![]),
+            patch: Sec2Patch::V0,
+        };
+        let j = version_json(Profile::EspIdf55, &sec, &[]);
+        assert_eq!(j, "{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t2,\n\t\t\"cap\":\t[\"wifi_scan\"]\n\t}\n}");
+    }
+
+    #[test]
     fn capabilities_per_profile() {
         let j = version_json(Profile::NetworkProv12, &Security::Sec1 { pop: None }, &[]);
         assert!(j.contains("\"ver\":\t\"netprov-v1.2\""));

@@ -28,6 +28,12 @@ use crate::rng::{DeviceRng, Draw};
 
 type Aes256Gcm16 = AesGcm<Aes256, U16>;
 
+#[derive(Clone, Copy)]
+enum Op {
+    Seal,
+    Open,
+}
+
 /// Handshake and session state of one Security 2 session.
 pub(crate) enum Sec2State {
     /// Fresh session: expects Command0.
@@ -226,16 +232,7 @@ impl Established {
         if data.len() == 16 {
             return Err(Reject::EmptyPayload.into());
         }
-        let out = match &self.iv {
-            Iv::Counter { prefix, counter } => {
-                let nonce = counter_nonce(prefix, *counter)?;
-                Aes256Gcm::new(self.key.as_ref().into()).decrypt(Nonce::from_slice(&nonce), data)
-            }
-            Iv::Fixed(iv) => Aes256Gcm16::new(self.key.as_ref().into()).decrypt(iv.into(), data),
-        }
-        .map_err(|_| NoResponse::from(Reject::GcmTagMismatch))?;
-        self.advance();
-        Ok(out)
+        self.seal(Op::Open, data)
     }
 
     /// Encrypt, appending the 16-byte tag.
@@ -243,14 +240,30 @@ impl Established {
         if data.is_empty() {
             return Err(Reject::EmptyPayload.into());
         }
+        self.seal(Op::Seal, data)
+    }
+
+    /// One GCM operation with the current IV; the counter advances only on success.
+    fn seal(&mut self, op: Op, data: &[u8]) -> Result<Vec<u8>, NoResponse> {
+        let key = self.key.as_ref().into();
         let out = match &self.iv {
             Iv::Counter { prefix, counter } => {
                 let nonce = counter_nonce(prefix, *counter)?;
-                Aes256Gcm::new(self.key.as_ref().into()).encrypt(Nonce::from_slice(&nonce), data)
+                let c = Aes256Gcm::new(key);
+                match op {
+                    Op::Seal => c.encrypt(Nonce::from_slice(&nonce), data),
+                    Op::Open => c.decrypt(Nonce::from_slice(&nonce), data),
+                }
             }
-            Iv::Fixed(iv) => Aes256Gcm16::new(self.key.as_ref().into()).encrypt(iv.into(), data),
+            Iv::Fixed(iv) => {
+                let c = Aes256Gcm16::new(key);
+                match op {
+                    Op::Seal => c.encrypt(iv.into(), data),
+                    Op::Open => c.decrypt(iv.into(), data),
+                }
+            }
         }
-        // Encryption of an in-memory buffer cannot fail for these sizes; map it anyway rather than panic.
+        // Sealing an in-memory buffer cannot fail at these sizes; only opening can (bad tag).
         .map_err(|_| NoResponse::from(Reject::GcmTagMismatch))?;
         self.advance();
         Ok(out)
