@@ -126,20 +126,32 @@ impl Protocomm {
                 }
                 result.map(Reply::Ready)
             }
-            data => {
-                let plain = self.security.decrypt(session, request)?;
-                let reply = match data {
-                    EndpointKind::Config => handlers::config::handle(mgr, &plain, now)?,
-                    EndpointKind::Scan => handlers::scan::handle(mgr, &plain, now)?,
-                    EndpointKind::Ctrl => handlers::ctrl::handle(mgr, &plain)?,
-                    EndpointKind::Custom(b) => handlers::custom::handle(&b, &plain)?,
-                    EndpointKind::Version | EndpointKind::Session => unreachable!("matched above"),
-                };
-                match reply {
-                    HandlerReply::Ready(p) => self.security.encrypt(session, &p).map(Reply::Ready),
-                    HandlerReply::Deferred => Ok(Reply::Deferred),
-                }
-            }
+            EndpointKind::Config => data(&mut self.security, session, request, |p| {
+                handlers::config::handle(mgr, p, now)
+            }),
+            EndpointKind::Scan => data(&mut self.security, session, request, |p| {
+                handlers::scan::handle(mgr, p, now)
+            }),
+            EndpointKind::Ctrl => data(&mut self.security, session, request, |p| {
+                handlers::ctrl::handle(mgr, p)
+            }),
+            EndpointKind::Custom(b) => data(&mut self.security, session, request, |p| {
+                handlers::custom::handle(&b, p)
+            }),
         }
+    }
+}
+
+/// A data endpoint: decrypt, run the handler, encrypt its answer.
+fn data(
+    security: &mut SecurityLayer,
+    session: SessionId,
+    request: &[u8],
+    handler: impl FnOnce(&[u8]) -> Result<HandlerReply, NoResponse>,
+) -> Result<Reply, NoResponse> {
+    let plain = security.decrypt(session, request)?;
+    match handler(&plain)? {
+        HandlerReply::Ready(p) => security.encrypt(session, &p).map(Reply::Ready),
+        HandlerReply::Deferred => Ok(Reply::Deferred),
     }
 }

@@ -77,12 +77,8 @@ fn provision(d: &mut Device, now: &mut Instant, ssid: &str, pass: &str) {
     advance(d, now, 2000);
 }
 
-/// The spec's example Connected response for 192.168.1.42, WPA2_PSK, "myssid", 11:22:33:44:55:66, ch 6.
-const CONNECTED_MYSSID: &str =
-    "08015a245a220a0c3139322e3136382e312e343210031a066d7973736964220611223344556628 06";
-
-#[test]
-fn connected_status_matches_spec_example_and_auto_stop_fires_30s_after_ip() {
+/// A default device that has joined "myssid" (service state Success, provisioning ended at 2 s).
+fn connected_to_myssid() -> (Device, Instant) {
     let mut now = Instant::now();
     let cfg = DeviceConfig {
         wifi: world(vec![ap("myssid", "pw", None)]),
@@ -90,6 +86,16 @@ fn connected_status_matches_spec_example_and_auto_stop_fires_30s_after_ip() {
     };
     let mut d = boot(cfg, now);
     provision(&mut d, &mut now, "myssid", "pw");
+    (d, now)
+}
+
+/// The spec's example Connected response for 192.168.1.42, WPA2_PSK, "myssid", 11:22:33:44:55:66, ch 6.
+const CONNECTED_MYSSID: &str =
+    "08015a245a220a0c3139322e3136382e312e343210031a066d7973736964220611223344556628 06";
+
+#[test]
+fn connected_status_matches_spec_example_and_auto_stop_fires_30s_after_ip() {
+    let (mut d, mut now) = connected_to_myssid();
     assert_eq!(d.service_state(), ServiceState::Success);
     // Without any GetStatus, the 30 s auto-stop timer (started at GOT_IP) stops the service.
     // Provisioning ended at 2 s; GOT_IP came at 1.55 s (1 s apply delay, 0.5 s association, 50 ms DHCP).
@@ -105,13 +111,7 @@ fn connected_status_matches_spec_example_and_auto_stop_fires_30s_after_ip() {
     assert_eq!(err.err, EspErr::ServiceStopped);
 
     // The same flow, answered by GetStatus: the spec's example bytes, then teardown after 1 s.
-    let mut now = Instant::now();
-    let cfg = DeviceConfig {
-        wifi: world(vec![ap("myssid", "pw", None)]),
-        ..DeviceConfig::default()
-    };
-    let mut d = boot(cfg, now);
-    provision(&mut d, &mut now, "myssid", "pw");
+    let (mut d, mut now) = connected_to_myssid();
     let resp = call(&mut d, "prov-config", 0, GET_STATUS, now).unwrap();
     assert_eq!(hex::encode(resp), CONNECTED_MYSSID.replace(' ', ""));
     advance(&mut d, &mut now, 999);

@@ -40,7 +40,7 @@ pub(crate) fn handle(
             };
             Payload::RespApplyConfig(RespApplyConfig { status })
         }
-        6 | 8 | 10 if mgr_profile(mgr) == Profile::NetworkProv12 => {
+        6 | 8 | 10 if mgr.profile() == Profile::NetworkProv12 => {
             return Ok(HandlerReply::Ready(thread_on_wifi_build(req.msg)));
         }
         _ => return Err(Reject::UnknownCommand.into()),
@@ -52,10 +52,6 @@ pub(crate) fn handle(
         }
         .encode_to_vec(),
     ))
-}
-
-fn mgr_profile(mgr: &Manager) -> Profile {
-    mgr.profile()
 }
 
 fn get_status(mgr: &mut Manager, now: Instant) -> RespGetStatus {

@@ -174,10 +174,16 @@ fn command1(
     opts: Sec1Options,
     events: &mut Vec<SecurityEvent>,
 ) -> Result<Vec<u8>, NoResponse> {
-    let Sec1State::AwaitCmd1(pending) = state else {
-        return Err(fail(Reject::Cmd1OutOfOrder, events, None));
+    let mut pending = match std::mem::replace(state, Sec1State::AwaitCmd0) {
+        Sec1State::AwaitCmd1(p) => p,
+        other => {
+            *state = other;
+            return Err(fail(Reject::Cmd1OutOfOrder, events, None));
+        }
     };
+    // Every failure below leaves the session waiting for Command1, with the stream where it got to.
     let Some(sec1_payload::Payload::Sc1(cmd)) = payload.payload else {
+        *state = Sec1State::AwaitCmd1(pending);
         return Err(fail(
             Reject::OneofMismatch,
             events,
@@ -185,6 +191,7 @@ fn command1(
         ));
     };
     let Ok(verifier) = <[u8; 32]>::try_from(cmd.client_verify_data.as_slice()) else {
+        *state = Sec1State::AwaitCmd1(pending);
         return Err(fail(
             Reject::BadLength,
             events,
@@ -195,7 +202,8 @@ fn command1(
         pending.stream =
             Aes256Ctr::new(pending.key.as_ref().into(), (&pending.device_random).into());
     }
-    let Some(proof) = verify(pending, verifier) else {
+    let Some(proof) = verify(&mut pending, verifier) else {
+        *state = Sec1State::AwaitCmd1(pending);
         return Err(fail(
             Reject::PopMismatch,
             events,
@@ -204,10 +212,6 @@ fn command1(
     };
     let mut device_verify = pending.client_pubkey;
     pending.stream.apply_keystream(&mut device_verify);
-
-    let Sec1State::AwaitCmd1(pending) = std::mem::replace(state, Sec1State::AwaitCmd0) else {
-        unreachable!("matched AwaitCmd1 above");
-    };
     *state = Sec1State::Established(Box::new(Established::new(proof, pending.stream)));
     events.push(SecurityEvent::SetupOk);
     Ok(response(sec1_payload::Payload::Sr1(SessionResp1 {

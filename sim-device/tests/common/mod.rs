@@ -53,6 +53,42 @@ fn sec2(msg: i32, p: sec2_payload::Payload) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// One Security 1 handshake exchange; returns the response's payload.
+fn sec1_exchange(
+    dev: &mut Device,
+    sid: SessionId,
+    msg: i32,
+    p: sec1_payload::Payload,
+    now: Instant,
+) -> Result<Option<sec1_payload::Payload>, String> {
+    let r = call(dev, "prov-session", sid, &sec1(msg, p), now)?;
+    match SessionData::decode(r.as_slice())
+        .map_err(|e| e.to_string())?
+        .proto
+    {
+        Some(session_data::Proto::Sec1(p)) => Ok(p.payload),
+        _ => Err("not a Security 1 response".into()),
+    }
+}
+
+/// One Security 2 handshake exchange; returns the response's payload.
+fn sec2_exchange(
+    dev: &mut Device,
+    sid: SessionId,
+    msg: i32,
+    p: sec2_payload::Payload,
+    now: Instant,
+) -> Result<Option<sec2_payload::Payload>, String> {
+    let r = call(dev, "prov-session", sid, &sec2(msg, p), now)?;
+    match SessionData::decode(r.as_slice())
+        .map_err(|e| e.to_string())?
+        .proto
+    {
+        Some(session_data::Proto::Sec2(p)) => Ok(p.payload),
+        _ => Err("not a Security 2 response".into()),
+    }
+}
+
 /// Encryption state of an established client session.
 pub enum ClientCipher {
     Plain,
@@ -116,24 +152,15 @@ pub fn sec1_handshake(
 ) -> Result<ClientCipher, String> {
     let secret = x25519_dalek::StaticSecret::from([0x5a; 32]);
     let pubkey = x25519_dalek::PublicKey::from(&secret).to_bytes();
-    let r0 = call(
+    let Some(sec1_payload::Payload::Sr0(sr0)) = sec1_exchange(
         dev,
-        "prov-session",
         sid,
-        &sec1(
-            0,
-            sec1_payload::Payload::Sc0(SessionCmd0 {
-                client_pubkey: pubkey.to_vec(),
-            }),
-        ),
+        0,
+        sec1_payload::Payload::Sc0(SessionCmd0 {
+            client_pubkey: pubkey.to_vec(),
+        }),
         now,
-    )?;
-    let Some(session_data::Proto::Sec1(Sec1Payload {
-        payload: Some(sec1_payload::Payload::Sr0(sr0)),
-        ..
-    })) = SessionData::decode(r0.as_slice())
-        .map_err(|e| e.to_string())?
-        .proto
+    )?
     else {
         return Err("no sr0".into());
     };
@@ -157,24 +184,15 @@ pub fn sec1_handshake(
     let mut c = ctr::Ctr128BE::<Aes256>::new(&key.into(), &iv.into());
     let mut verify = dev_pub;
     c.apply_keystream(&mut verify);
-    let r1 = call(
+    let Some(sec1_payload::Payload::Sr1(sr1)) = sec1_exchange(
         dev,
-        "prov-session",
         sid,
-        &sec1(
-            2,
-            sec1_payload::Payload::Sc1(SessionCmd1 {
-                client_verify_data: verify.to_vec(),
-            }),
-        ),
+        2,
+        sec1_payload::Payload::Sc1(SessionCmd1 {
+            client_verify_data: verify.to_vec(),
+        }),
         now,
-    )?;
-    let Some(session_data::Proto::Sec1(Sec1Payload {
-        payload: Some(sec1_payload::Payload::Sr1(sr1)),
-        ..
-    })) = SessionData::decode(r1.as_slice())
-        .map_err(|e| e.to_string())?
-        .proto
+    )?
     else {
         return Err("no sr1".into());
     };
@@ -196,25 +214,16 @@ pub fn sec2_handshake(
 ) -> Result<ClientCipher, String> {
     let a = BigUint::from_bytes_be(&[0x33; 32]);
     let a_bytes = srp::pad(&srp::client_public(&a));
-    let r0 = call(
+    let Some(sec2_payload::Payload::Sr0(sr0)) = sec2_exchange(
         dev,
-        "prov-session",
         sid,
-        &sec2(
-            0,
-            sec2_payload::Payload::Sc0(S2SessionCmd0 {
-                client_username: user.to_vec(),
-                client_pubkey: a_bytes.clone(),
-            }),
-        ),
+        0,
+        sec2_payload::Payload::Sc0(S2SessionCmd0 {
+            client_username: user.to_vec(),
+            client_pubkey: a_bytes.clone(),
+        }),
         now,
-    )?;
-    let Some(session_data::Proto::Sec2(Sec2Payload {
-        payload: Some(sec2_payload::Payload::Sr0(sr0)),
-        ..
-    })) = SessionData::decode(r0.as_slice())
-        .map_err(|e| e.to_string())?
-        .proto
+    )?
     else {
         return Err("no sr0".into());
     };
@@ -223,24 +232,15 @@ pub fn sec2_handshake(
     let u = srp::scrambler(&srp::client_public(&a), &b_pub);
     let key = srp::session_key(&srp::client_premaster(&b_pub, &x, &a, &u));
     let m = srp::client_proof(user, &sr0.device_salt, &a_bytes, &sr0.device_pubkey, &key);
-    let r1 = call(
+    let Some(sec2_payload::Payload::Sr1(sr1)) = sec2_exchange(
         dev,
-        "prov-session",
         sid,
-        &sec2(
-            2,
-            sec2_payload::Payload::Sc1(S2SessionCmd1 {
-                client_proof: m.to_vec(),
-            }),
-        ),
+        2,
+        sec2_payload::Payload::Sc1(S2SessionCmd1 {
+            client_proof: m.to_vec(),
+        }),
         now,
-    )?;
-    let Some(session_data::Proto::Sec2(Sec2Payload {
-        payload: Some(sec2_payload::Payload::Sr1(sr1)),
-        ..
-    })) = SessionData::decode(r1.as_slice())
-        .map_err(|e| e.to_string())?
-        .proto
+    )?
     else {
         return Err("no sr1".into());
     };
