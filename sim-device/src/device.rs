@@ -19,6 +19,7 @@ use crate::handlers;
 use crate::manager::{Manager, ServiceState, StationState};
 use crate::protocomm::{Endpoint, Protocomm, Reply};
 use crate::rng::DeviceRng;
+use crate::wifi::{DisconnectReason, WifiWorld};
 use crate::SessionId;
 
 /// A virtual ESP32 running the provisioning manager.
@@ -162,6 +163,23 @@ impl Device {
     /// Registered endpoints in BLE id order.
     pub fn endpoints(&self) -> &[Endpoint] {
         self.protocomm.endpoints()
+    }
+
+    /// The radio environment as the device sees it now.
+    pub fn world(&self) -> &WifiWorld {
+        self.manager.world()
+    }
+
+    /// Change the radio environment at `now` (an AP powers off, a new one appears). A station whose AP left
+    /// the air disconnects with `WIFI_REASON_BEACON_TIMEOUT`.
+    pub fn set_world(&mut self, world: WifiWorld, now: Instant) {
+        self.handle_timeout(now);
+        self.manager.set_world(world, now);
+    }
+
+    /// Make the next connect attempt fail with `reason` (one shot), e.g. to test a retry path.
+    pub fn fail_next_connect(&mut self, reason: DisconnectReason) {
+        self.manager.fail_next_connect(reason);
     }
 
     /// The `proto-ver` JSON.

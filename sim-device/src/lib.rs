@@ -12,6 +12,10 @@
 //! - [`wifi`]: the fake radio; [`rng`]: injected randomness; `timer`: the timer table;
 //! - [`error`]: outcomes named after ESP-IDF's `esp_err_t`; [`event`]: what the driver is told.
 //!
+//! With the default `runtime` feature the crate also holds the process around the core: `runtime` (device
+//! task, world file, credential store, control channel) and `transport` (HTTP SoftAP, console), and the
+//! `sim-device` binary. `default-features = false` gives the sans-IO core alone.
+//!
 //! The spec sections cited in doc comments refer to provlab's protocol specification.
 
 #![forbid(unsafe_code)]
@@ -24,8 +28,12 @@ mod handlers;
 pub mod manager;
 pub mod protocomm;
 pub mod rng;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod security;
 pub mod timer;
+#[cfg(feature = "runtime")]
+pub mod transport;
 pub mod wifi;
 
 pub use config::{

@@ -87,6 +87,8 @@ pub(crate) struct Manager {
     in_flight: Option<ConnectOutcome>,
     link: Option<Link>,
     scan: Scan,
+    /// A one-shot fault: the next connect attempt fails with this reason (control channel).
+    forced_failure: Option<DisconnectReason>,
     done_called: bool,
     timers: Timers,
     events: VecDeque<DeviceEvent>,
@@ -117,6 +119,7 @@ impl Manager {
             in_flight: None,
             link: None,
             scan: Scan::default(),
+            forced_failure: None,
             done_called: false,
             timers: Timers::default(),
             events: VecDeque::new(),
@@ -380,9 +383,12 @@ impl Manager {
 
     fn start_connect(&mut self, now: Instant) {
         let Some(cfg) = &self.sta_config else { return };
-        let outcome = self
-            .world
-            .connect(&cfg.ssid, &cfg.passphrase, self.connects_this_config);
+        let outcome = match self.forced_failure.take() {
+            Some(reason) => ConnectOutcome::Failed(reason),
+            None => self
+                .world
+                .connect(&cfg.ssid, &cfg.passphrase, self.connects_this_config),
+        };
         self.connects_this_config += 1;
         self.events
             .push_back(DeviceEvent::Wifi(WifiEvent::Connecting {
@@ -518,5 +524,44 @@ fn blank_ap() -> Ap {
 impl Manager {
     pub(crate) fn profile(&self) -> Profile {
         self.profile
+    }
+
+    pub(crate) fn world(&self) -> &WifiWorld {
+        &self.world
+    }
+
+    /// Make the next connect attempt fail with `reason`, whatever the AP table says.
+    pub(crate) fn fail_next_connect(&mut self, reason: DisconnectReason) {
+        self.forced_failure = Some(reason);
+    }
+
+    /// Replace the radio environment at run time. A station linked to an AP that is no longer on the air
+    /// (same SSID and BSSID) loses it with `WIFI_REASON_BEACON_TIMEOUT`, as when a real AP powers off.
+    pub(crate) fn set_world(&mut self, world: WifiWorld, now: Instant) {
+        let key = |w: &WifiWorld, i: usize| w.aps.get(i).map(|ap| (ap.ssid.clone(), ap.bssid));
+        let find = |w: &WifiWorld, k: &(Vec<u8>, [u8; 6])| {
+            w.aps.iter().position(|ap| ap.ssid == k.0 && ap.bssid == k.1)
+        };
+        let linked = self.link.and_then(|l| key(&self.world, l.ap));
+        // An association decided before the change re-targets its AP, or finds it gone.
+        if let Some(ConnectOutcome::Associated { index, dhcp }) = self.in_flight {
+            let moved = key(&self.world, index).and_then(|k| find(&world, &k));
+            self.in_flight = Some(match moved {
+                Some(index) => ConnectOutcome::Associated { index, dhcp },
+                None => ConnectOutcome::Failed(DisconnectReason::NO_AP_FOUND),
+            });
+        }
+        self.world = world;
+        let Some((ssid, bssid)) = linked else {
+            return;
+        };
+        let still = find(&self.world, &(ssid, bssid));
+        match (still, &mut self.link) {
+            (Some(index), Some(link)) => link.ap = index,
+            _ => {
+                self.timers.cancel(Timer::ApVanish);
+                self.on_disconnected(DisconnectReason::BEACON_TIMEOUT, now);
+            }
+        }
     }
 }

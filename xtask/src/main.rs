@@ -2,8 +2,9 @@
 //!
 //! Tasks: `test` (the README's test command: format check, clippy, every test), `codegen [--check]`
 //! (regenerate the committed prost code), `replay <DIR>` (replay golden vectors), `bench` (handshake
-//! throughput of the core).
+//! throughput of the core), `esp-prov-setup` / `esp-prov ARGS` (Espressif's client in a venv).
 
+mod esp_prov;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,10 @@ Tasks:
   codegen [--check]  regenerate proto/src/gen from proto/proto/*.proto (--check: fail if stale)
   replay <DIR|FILE>  replay golden vectors (same as `cargo run -p vectors -- replay`)
   bench [SECONDS]    handshake throughput of the device core, release build (default 3 s per scheme)
+  esp-prov-setup     install Espressif's esp_prov into target/esp-prov-venv (the tests need it)
+  esp-prov ARGS...   run esp_prov with its own arguments, e.g.
+                     cargo xtask esp-prov --transport softap --service_name 127.0.0.1:8080 --sec_ver 1 \
+                       --pop abcd1234 --ssid myssid --passphrase mypassword
   help               this text
 ";
 
@@ -64,6 +69,12 @@ fn run(args: &[String]) -> Result<()> {
                 secs,
             ])
         }
+        Some("esp-prov-setup") => {
+            let py = esp_prov::setup(&root)?;
+            eprintln!("esp_prov ready: {}", py.display());
+            Ok(())
+        }
+        Some("esp-prov") => esp_prov::run_esp_prov(&root, &args[1..]),
         Some("conformance") => bail!(
             "the conformance suite is not built yet (issue #4, see the README's Status table); \
              today `cargo xtask test` runs the golden-vector replay and every other test"
@@ -88,8 +99,13 @@ fn test() -> Result<()> {
             "warnings",
         ])
     })?;
+    let mut py = PathBuf::new();
+    step("esp_prov for the interop tests", || {
+        py = esp_prov::setup(&project_root())?;
+        Ok(())
+    })?;
     let mut totals = (0u64, 0u64);
-    step("cargo test --workspace", || cargo_test(&mut totals))?;
+    step("cargo test --workspace", || cargo_test(&py, &mut totals))?;
     eprintln!(
         "xtask test: all green in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -99,10 +115,11 @@ fn test() -> Result<()> {
 }
 
 /// `cargo test --workspace`, echoing its output and adding up the `test result:` lines.
-fn cargo_test(totals: &mut (u64, u64)) -> Result<()> {
+fn cargo_test(esp_prov_python: &Path, totals: &mut (u64, u64)) -> Result<()> {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(cargo_bin())
         .args(["test", "--workspace"])
+        .env("PROVLAB_ESP_PROV_PYTHON", esp_prov_python)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("could not run cargo test")?;

@@ -1,0 +1,521 @@
+//! The device task: owns one [`Device`], feeds it requests, wall-clock time and OS randomness, persists
+//! credentials, keeps the event history, and reboots on request.
+//!
+//! Transports talk to it through a cloneable [`DeviceHandle`] (mini-redis's shape: one task owns the state,
+//! everyone else sends commands over a channel). Every request carries the boot number it was made under,
+//! so nothing from before a reboot reaches the new device: a rebooted chip forgets its sessions.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand_core::RngCore;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::DeviceConfig;
+use crate::device::Device;
+use crate::error::NoResponse;
+use crate::event::DeviceEvent;
+use crate::manager::{ServiceState, StationState};
+use crate::protocomm::Reply;
+use crate::rng::{DeviceRng, Draw, SeededRng};
+use crate::runtime::events::{self, EventRecord};
+use crate::runtime::store::CredentialStore;
+use crate::runtime::world::{World, WorldFile};
+use crate::wifi::{Ap, DisconnectReason};
+use crate::SessionId;
+
+/// How many events the history keeps (oldest dropped first).
+const HISTORY: usize = 10_000;
+
+/// Everything the device task needs.
+pub struct SimOptions {
+    /// Device configuration (its `wifi` and `stored_credentials` are replaced by `world` and `store`).
+    pub device: DeviceConfig,
+    /// The radio environment.
+    pub world: World,
+    /// Where credentials persist; `None` keeps them in memory for this run only.
+    pub store: Option<CredentialStore>,
+    /// A seed for reproducible runs (keys, nonces, cookies); `None` uses OS randomness.
+    pub seed: Option<Vec<u8>>,
+}
+
+/// What transports watch: whether to serve, and under which boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Boot number (0 first).
+    pub boot: u64,
+    /// The provisioning service runs: the transport should be up.
+    pub serving: bool,
+    /// Registered endpoint names.
+    pub endpoints: Vec<String>,
+    /// Manager state.
+    pub service_state: ServiceState,
+    /// Station state.
+    pub station_state: StationState,
+    /// Credentials persisted.
+    pub provisioned: bool,
+    /// Extra delay a transport adds before each reply.
+    pub reply_latency: Duration,
+}
+
+/// Why a request got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The device answered with an error: the transport renders it as spec §4.4 says.
+    #[error("{0}")]
+    Rejected(NoResponse),
+    /// The device rebooted (or the request belonged to an earlier boot).
+    #[error("device rebooted")]
+    Rebooted,
+    /// The device task has ended.
+    #[error("device task ended")]
+    Gone,
+}
+
+/// Run-time operations of the control channel.
+#[derive(Debug)]
+pub enum ControlOp {
+    /// State summary.
+    State,
+    /// Event records with `seq > since`.
+    Events {
+        /// Last sequence number already seen.
+        since: u64,
+    },
+    /// Power cycle: sessions lost, credentials kept.
+    Reboot,
+    /// Erase credentials, then reboot.
+    FactoryReset,
+    /// The current world, in file form.
+    GetWorld,
+    /// Replace the world.
+    SetWorld(Box<WorldFile>),
+    /// Take every AP with this SSID off the air.
+    ApDown(String),
+    /// Bring APs taken down with [`ControlOp::ApDown`] back.
+    ApUp(String),
+    /// The next connect attempt fails with this reason.
+    FailNextConnect(DisconnectReason),
+}
+
+type Responder<T> = oneshot::Sender<T>;
+
+enum Command {
+    Request {
+        boot: u64,
+        endpoint: String,
+        session: SessionId,
+        body: Vec<u8>,
+        reply: Responder<Result<Vec<u8>, RequestError>>,
+    },
+    OpenSession {
+        boot: u64,
+        session: SessionId,
+    },
+    CloseSession {
+        boot: u64,
+        session: SessionId,
+    },
+    NewCookie {
+        reply: Responder<u32>,
+    },
+    Control {
+        op: ControlOp,
+        reply: Responder<Result<Value, String>>,
+    },
+}
+
+/// A cheap, cloneable way to reach the device task.
+#[derive(Clone)]
+pub struct DeviceHandle {
+    tx: mpsc::Sender<Command>,
+    status: watch::Receiver<Status>,
+}
+
+impl DeviceHandle {
+    /// The current status, and a way to wait for changes.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// One protocomm request under boot `boot`. The reply latency of the world is applied here.
+    pub async fn request(
+        &self,
+        boot: u64,
+        endpoint: &str,
+        session: SessionId,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Request {
+            boot,
+            endpoint: endpoint.to_owned(),
+            session,
+            body,
+            reply,
+        };
+        self.tx.send(cmd).await.map_err(|_| RequestError::Gone)?;
+        let out = rx.await.map_err(|_| RequestError::Rebooted)?;
+        let latency = self.status.borrow().reply_latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        out
+    }
+
+    /// A transport saw a new client session.
+    pub async fn open_session(&self, boot: u64, session: SessionId) {
+        let _ = self.tx.send(Command::OpenSession { boot, session }).await;
+    }
+
+    /// A transport saw a client session end.
+    pub async fn close_session(&self, boot: u64, session: SessionId) {
+        let _ = self.tx.send(Command::CloseSession { boot, session }).await;
+    }
+
+    /// A fresh random session cookie from the device's RNG (`esp_random()` in `protocomm_httpd`).
+    pub async fn new_cookie(&self) -> Result<u32, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::NewCookie { reply })
+            .await
+            .map_err(|_| RequestError::Gone)?;
+        rx.await.map_err(|_| RequestError::Gone)
+    }
+
+    /// A control-channel operation.
+    pub async fn control(&self, op: ControlOp) -> Result<Value, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Control { op, reply })
+            .await
+            .map_err(|_| "device task ended".to_owned())?;
+        rx.await.map_err(|_| "device task ended".to_owned())?
+    }
+}
+
+/// Boot the device and start its task on the current tokio runtime.
+pub fn spawn(opts: SimOptions) -> Result<DeviceHandle, String> {
+    let (tx, rx) = mpsc::channel(64);
+    let mut driver = Driver::boot(opts)?;
+    let (status_tx, status) = watch::channel(driver.status());
+    driver.drain();
+    let _ = status_tx.send(driver.status());
+    driver.status_tx = Some(status_tx);
+    tokio::spawn(driver.run(rx));
+    Ok(DeviceHandle { tx, status })
+}
+
+struct OsRng;
+
+impl DeviceRng for OsRng {
+    fn fill(&mut self, _draw: Draw, out: &mut [u8]) {
+        rand_core::OsRng.fill_bytes(out);
+    }
+}
+
+struct Driver {
+    config: DeviceConfig,
+    world: World,
+    down: Vec<Ap>,
+    store: Option<CredentialStore>,
+    memory_creds: Option<crate::config::Credentials>,
+    seed: Option<Vec<u8>>,
+    device: Device,
+    boot: u64,
+    started: Instant,
+    seq: u64,
+    history: VecDeque<EventRecord>,
+    pending: Option<Responder<Result<Vec<u8>, RequestError>>>,
+    status_tx: Option<watch::Sender<Status>>,
+}
+
+impl Driver {
+    fn boot(opts: SimOptions) -> Result<Self, String> {
+        let stored = match &opts.store {
+            Some(s) => s.load().map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let mut d = Self {
+            device: Device::new(DeviceConfig::default(), Box::new(OsRng), Instant::now()),
+            config: opts.device,
+            world: opts.world,
+            down: Vec::new(),
+            store: opts.store,
+            memory_creds: stored.clone(),
+            seed: opts.seed,
+            boot: 0,
+            started: Instant::now(),
+            seq: 0,
+            history: VecDeque::new(),
+            pending: None,
+            status_tx: None,
+        };
+        d.device = d.new_device(stored);
+        Ok(d)
+    }
+
+    fn new_device(&self, stored: Option<crate::config::Credentials>) -> Device {
+        let mut cfg = self.config.clone();
+        cfg.wifi = self.world.wifi.clone();
+        cfg.stored_credentials = stored;
+        let rng: Box<dyn DeviceRng> = match &self.seed {
+            Some(seed) => {
+                let mut s = seed.clone();
+                s.extend_from_slice(&self.boot.to_be_bytes());
+                Box::new(SeededRng::new(&s))
+            }
+            None => Box::new(OsRng),
+        };
+        tracing::info!(
+            boot = self.boot,
+            security = cfg.security.version(),
+            profile = %cfg.profile,
+            provisioned = cfg.stored_credentials.is_some(),
+            "device boot"
+        );
+        Device::new(cfg, rng, Instant::now())
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            boot: self.boot,
+            serving: self.device.is_running(),
+            endpoints: self.device.endpoints().iter().map(|e| e.name.clone()).collect(),
+            service_state: self.device.service_state(),
+            station_state: self.device.station_state(),
+            provisioned: self.device.is_provisioned(),
+            reply_latency: self.world.reply_latency,
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            let deadline = self.device.poll_timeout();
+            let timer = async move {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => return,
+                },
+                () = timer => self.device.handle_timeout(Instant::now()),
+            }
+            self.drain();
+            let status = self.status();
+            if let Some(tx) = &self.status_tx {
+                tx.send_if_modified(|s| {
+                    let changed = *s != status;
+                    *s = status;
+                    changed
+                });
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Request {
+                boot,
+                endpoint,
+                session,
+                body,
+                reply,
+            } => {
+                if boot != self.boot {
+                    let _ = reply.send(Err(RequestError::Rebooted));
+                    return;
+                }
+                match self.device.handle(&endpoint, session, &body, Instant::now()) {
+                    Ok(Reply::Ready(out)) => {
+                        tracing::debug!(%endpoint, session, len = out.len(), "reply");
+                        let _ = reply.send(Ok(out));
+                    }
+                    Ok(Reply::Deferred) => {
+                        tracing::debug!(%endpoint, session, "reply deferred");
+                        self.pending = Some(reply);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%endpoint, session, error = %e, "request failed: no response");
+                        let _ = reply.send(Err(RequestError::Rejected(e)));
+                    }
+                }
+            }
+            Command::OpenSession { boot, session } if boot == self.boot => {
+                tracing::debug!(session, "transport session opened");
+                self.device.open_session(session);
+            }
+            Command::CloseSession { boot, session } if boot == self.boot => {
+                tracing::debug!(session, "transport session closed");
+                self.device.close_session(session);
+            }
+            Command::OpenSession { .. } | Command::CloseSession { .. } => {}
+            Command::NewCookie { reply } => {
+                let mut b = [0u8; 4];
+                match &self.seed {
+                    Some(_) => {
+                        // Seeded runs stay reproducible: derive from the sequence of events so far.
+                        let mut s = self.seed.clone().unwrap_or_default();
+                        s.extend_from_slice(&self.seq.to_be_bytes());
+                        s.extend_from_slice(b"cookie");
+                        SeededRng::new(&s).fill(Draw::SessionCookie, &mut b);
+                    }
+                    None => OsRng.fill(Draw::SessionCookie, &mut b),
+                }
+                let _ = reply.send(u32::from_le_bytes(b));
+            }
+            Command::Control { op, reply } => {
+                let out = self.control(op);
+                let _ = reply.send(out);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(r) = self.device.poll_reply() {
+            if let Some(tx) = self.pending.take() {
+                let _ = tx.send(r.map_err(RequestError::Rejected));
+            }
+        }
+        while let Some(e) = self.device.poll_event() {
+            self.record(&e);
+            match e {
+                DeviceEvent::StoreCredentials(c) => {
+                    if let Some(store) = &self.store {
+                        if let Err(err) = store.save(&c) {
+                            tracing::error!(error = %err, "credentials not persisted");
+                        }
+                    }
+                    self.memory_creds = Some(c).filter(|c| !c.ssid.is_empty());
+                }
+                DeviceEvent::EraseCredentials => {
+                    if let Some(store) = &self.store {
+                        if let Err(err) = store.erase() {
+                            tracing::error!(error = %err, "credentials not erased");
+                        }
+                    }
+                    self.memory_creds = None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn record(&mut self, e: &DeviceEvent) {
+        self.seq += 1;
+        let rec = EventRecord {
+            seq: self.seq,
+            at: self.started.elapsed(),
+            boot: self.boot,
+            body: events::describe(e),
+        };
+        events::log(&rec);
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(rec);
+    }
+
+    fn reboot(&mut self) -> Result<(), String> {
+        let stored = match &self.store {
+            Some(s) => s.load().map_err(|e| e.to_string())?,
+            None => self.memory_creds.clone(),
+        };
+        self.boot += 1;
+        self.pending = None;
+        self.device = self.new_device(stored);
+        Ok(())
+    }
+
+    fn set_world(&mut self) {
+        self.device.set_world(self.world.wifi.clone(), Instant::now());
+    }
+
+    fn control(&mut self, op: ControlOp) -> Result<Value, String> {
+        match op {
+            ControlOp::State => Ok(self.state_json()),
+            ControlOp::Events { since } => Ok(Value::Array(
+                self.history
+                    .iter()
+                    .filter(|r| r.seq > since)
+                    .map(EventRecord::to_json)
+                    .collect(),
+            )),
+            ControlOp::Reboot => {
+                self.reboot()?;
+                Ok(self.state_json())
+            }
+            ControlOp::FactoryReset => {
+                self.device.reset_provisioning();
+                self.drain();
+                self.reboot()?;
+                Ok(self.state_json())
+            }
+            ControlOp::GetWorld => {
+                serde_json::to_value(WorldFile::from_world(&self.world)).map_err(|e| e.to_string())
+            }
+            ControlOp::SetWorld(file) => {
+                self.world = file.to_world()?;
+                self.down.clear();
+                self.set_world();
+                Ok(json!({"aps": self.world.wifi.aps.len()}))
+            }
+            ControlOp::ApDown(ssid) => {
+                let (gone, kept): (Vec<Ap>, Vec<Ap>) = std::mem::take(&mut self.world.wifi.aps)
+                    .into_iter()
+                    .partition(|ap| ap.ssid == ssid.as_bytes());
+                self.world.wifi.aps = kept;
+                if gone.is_empty() {
+                    return Err(format!("no AP named {ssid:?} is on the air"));
+                }
+                let n = gone.len();
+                self.down.extend(gone);
+                self.set_world();
+                tracing::info!(%ssid, "AP taken off the air");
+                Ok(json!({"down": n}))
+            }
+            ControlOp::ApUp(ssid) => {
+                let (back, still): (Vec<Ap>, Vec<Ap>) = std::mem::take(&mut self.down)
+                    .into_iter()
+                    .partition(|ap| ap.ssid == ssid.as_bytes());
+                self.down = still;
+                if back.is_empty() {
+                    return Err(format!("no AP named {ssid:?} was taken down"));
+                }
+                let n = back.len();
+                self.world.wifi.aps.extend(back);
+                self.set_world();
+                tracing::info!(%ssid, "AP back on the air");
+                Ok(json!({"up": n}))
+            }
+            ControlOp::FailNextConnect(reason) => {
+                self.device.fail_next_connect(reason);
+                Ok(json!({"next_connect_fails_with": reason.0}))
+            }
+        }
+    }
+
+    fn state_json(&self) -> Value {
+        let s = self.status();
+        json!({
+            "boot": s.boot,
+            "serving": s.serving,
+            "service_state": format!("{:?}", s.service_state),
+            "station_state": format!("{:?}", s.station_state),
+            "provisioned": s.provisioned,
+            "session": self.device.session(),
+            "endpoints": s.endpoints,
+            "security": self.config.security.version(),
+            "profile": self.config.profile.name(),
+            "uptime_ms": self.started.elapsed().as_millis() as u64,
+            "events": self.seq,
+            "aps_on_air": self.world.wifi.aps.len(),
+            "aps_down": self.down.iter().map(|a| String::from_utf8_lossy(&a.ssid).into_owned()).collect::<Vec<_>>(),
+        })
+    }
+}

@@ -1,0 +1,94 @@
+//! Espressif's esp_prov in a Python virtual environment under `target/esp-prov-venv`.
+//!
+//! esp_prov's only registry copy is inside the PyPI package `esp-rainmaker-cli`; its other dependencies
+//! (OpenCV, NumPy, esptool, ...) serve the RainMaker CLI, not esp_prov, so it is installed with `--no-deps`
+//! plus the two packages esp_prov imports. Versions are pinned so CI runs the client we tested against.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Pinned packages: esp_prov itself, then what it imports.
+const ESP_PROV: &str = "esp-rainmaker-cli==1.14.1";
+const DEPS: [&str; 2] = ["protobuf==7.36.2", "cryptography==50.0.2"];
+
+/// Where the venv lives.
+pub(crate) fn venv(root: &Path) -> PathBuf {
+    root.join("target/esp-prov-venv")
+}
+
+/// The venv's Python, installing esp_prov first if it is not importable.
+pub(crate) fn setup(root: &Path) -> Result<PathBuf> {
+    let dir = venv(root);
+    let py = dir.join("bin/python");
+    if py.exists() && importable(root, &py) {
+        return Ok(py);
+    }
+    let python = find_python()?;
+    eprintln!("==> installing esp_prov ({ESP_PROV}) into {}", dir.display());
+    run(Command::new(&python).args(["-m", "venv"]).arg(&dir)).with_context(|| {
+        format!(
+            "`{python} -m venv` failed: install Python's venv module (Debian: apt install python3-venv)"
+        )
+    })?;
+    let pip = |args: &[&str]| {
+        run(Command::new(&py)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(args))
+        .context("pip install failed: esp_prov comes from PyPI, which must be reachable")
+    };
+    pip(&["--no-deps", ESP_PROV])?;
+    pip(&DEPS)?;
+    if !importable(root, &py) {
+        bail!(
+            "esp_prov was installed but does not import; remove {} and retry",
+            dir.display()
+        );
+    }
+    Ok(py)
+}
+
+/// Run esp_prov (through `tools/esp_prov_shim.py`) with the user's arguments.
+pub(crate) fn run_esp_prov(root: &Path, args: &[String]) -> Result<()> {
+    let py = setup(root)?;
+    let st = Command::new(py)
+        .arg(root.join("tools/esp_prov_shim.py"))
+        .args(args)
+        .status()
+        .context("could not start esp_prov")?;
+    if !st.success() {
+        bail!("esp_prov exited with {st}");
+    }
+    Ok(())
+}
+
+/// Whether esp_prov starts, imported exactly as the tests import it (through the shim).
+fn importable(root: &Path, py: &Path) -> bool {
+    Command::new(py)
+        .arg(root.join("tools/esp_prov_shim.py"))
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn find_python() -> Result<String> {
+    for cand in ["python3", "python"] {
+        if Command::new(cand)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Ok(cand.to_owned());
+        }
+    }
+    bail!("Python 3 is needed for the esp_prov interop tests: install python3 and python3-venv")
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let st = cmd.status().with_context(|| format!("could not run {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} exited with {st}");
+    }
+    Ok(())
+}
