@@ -540,7 +540,9 @@ impl Manager {
     pub(crate) fn set_world(&mut self, world: WifiWorld, now: Instant) {
         let key = |w: &WifiWorld, i: usize| w.aps.get(i).map(|ap| (ap.ssid.clone(), ap.bssid));
         let find = |w: &WifiWorld, k: &(Vec<u8>, [u8; 6])| {
-            w.aps.iter().position(|ap| ap.ssid == k.0 && ap.bssid == k.1)
+            w.aps
+                .iter()
+                .position(|ap| ap.ssid == k.0 && ap.bssid == k.1)
         };
         let linked = self.link.and_then(|l| key(&self.world, l.ap));
         // An association decided before the change re-targets its AP, or finds it gone.

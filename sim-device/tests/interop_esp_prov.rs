@@ -41,7 +41,12 @@ fn assert_success(run: &EspProvRun) {
     );
 }
 
-const HOME: [&str; 4] = ["--ssid", "OracleNet-Home", "--passphrase", "correct horse battery"];
+const HOME: [&str; 4] = [
+    "--ssid",
+    "OracleNet-Home",
+    "--passphrase",
+    "correct horse battery",
+];
 
 #[test]
 fn security_0() {
@@ -55,7 +60,10 @@ fn security_0() {
     assert_eq!(assert_esp_http_framing(&x), 4, "{x:?}");
     // Session, SetConfig, ApplyConfig and the Connected GetStatus all occur in the golden transcripts.
     let matched = assert_matches_golden(&x);
-    assert!(matched >= 4, "only {matched} exchanges matched a golden request: {x:?}");
+    assert!(
+        matched >= 4,
+        "only {matched} exchanges matched a golden request: {x:?}"
+    );
 }
 
 #[test]
@@ -66,7 +74,10 @@ fn security_1_with_pop() {
     let (run, proxy) = provision(&sim, &args, "");
     assert_success(&run);
     let names = sim.event_names();
-    assert!(names.contains(&"PROTOCOMM_SECURITY_SESSION_SETUP_OK".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"PROTOCOMM_SECURITY_SESSION_SETUP_OK".to_owned()),
+        "{names:?}"
+    );
     sim.wait_event("WIFI_PROV_CRED_SUCCESS", Duration::from_secs(5));
     assert!(assert_esp_http_framing(&proxy.exchanges()) >= 5);
 }
@@ -99,12 +110,22 @@ fn security_2(patch: &str) {
         "--sec-patch-ver",
         patch,
     ]);
-    let mut args = vec!["--sec_ver", "2", "--sec2_username", "wifiprov", "--sec2_pwd", "abcd1234"];
+    let mut args = vec![
+        "--sec_ver",
+        "2",
+        "--sec2_username",
+        "wifiprov",
+        "--sec2_pwd",
+        "abcd1234",
+    ];
     args.extend(HOME);
     let (run, proxy) = provision(&sim, &args, "");
     assert_success(&run);
     let x = proxy.exchanges();
-    let ver = x.iter().find(|x| x.path == "/proto-ver").expect("proto-ver");
+    let ver = x
+        .iter()
+        .find(|x| x.path == "/proto-ver")
+        .expect("proto-ver");
     let json: serde_json::Value = serde_json::from_slice(&ver.response_body).expect("version JSON");
     assert_eq!(json["prov"]["sec_ver"], 2);
     // Patch 0 stands for firmware from before the fix, whose JSON has no sec_patch_ver (spec §1.3);
@@ -112,9 +133,16 @@ fn security_2(patch: &str) {
     let expected = if patch == "0" { "null" } else { patch };
     assert_eq!(json["prov"]["sec_patch_ver"].to_string(), expected);
     // Command0 carries the 384-byte A and the device answers B (384) and the salt.
-    let cmd0 = x.iter().find(|x| x.path == "/prov-session").expect("session");
+    let cmd0 = x
+        .iter()
+        .find(|x| x.path == "/prov-session")
+        .expect("session");
     assert!(cmd0.request_body.len() > 384, "{}", cmd0.request_body.len());
-    assert!(cmd0.response_body.len() > 384, "{}", cmd0.response_body.len());
+    assert!(
+        cmd0.response_body.len() > 384,
+        "{}",
+        cmd0.response_body.len()
+    );
     sim.wait_event("WIFI_PROV_CRED_SUCCESS", Duration::from_secs(5));
     assert!(assert_esp_http_framing(&x) >= 6);
 }
@@ -133,14 +161,26 @@ fn security_2_patch_0() {
 /// to Command1 and received no credentials.
 fn assert_session_refused(sim: &Sim, run: &EspProvRun, proxy: &Proxy) {
     assert_ne!(run.status, Some(0), "{}", run.all());
-    assert!(run.stdout.contains("Failed to establish session"), "{}", run.all());
+    assert!(
+        run.stdout.contains("Failed to establish session"),
+        "{}",
+        run.all()
+    );
     let x = proxy.exchanges();
     let session: Vec<_> = x.iter().filter(|x| x.path == "/prov-session").collect();
     assert_eq!(session.len(), 2, "{x:?}");
     assert!(session[0].response_head.is_some(), "Command0 is answered");
-    assert!(session[1].response_head.is_none(), "Command1 gets no HTTP response at all");
-    sim.wait_event("PROTOCOMM_SECURITY_SESSION_CREDENTIALS_MISMATCH", Duration::from_secs(5));
-    assert!(!sim.event_names().contains(&"WIFI_PROV_CRED_RECV".to_owned()));
+    assert!(
+        session[1].response_head.is_none(),
+        "Command1 gets no HTTP response at all"
+    );
+    sim.wait_event(
+        "PROTOCOMM_SECURITY_SESSION_CREDENTIALS_MISMATCH",
+        Duration::from_secs(5),
+    );
+    assert!(!sim
+        .event_names()
+        .contains(&"WIFI_PROV_CRED_RECV".to_owned()));
 }
 
 #[test]
@@ -154,8 +194,22 @@ fn wrong_pop() {
 
 #[test]
 fn wrong_security_2_password() {
-    let sim = device(&["--security", "2", "--sec2-username", "wifiprov", "--sec2-password", "abcd1234"]);
-    let mut args = vec!["--sec_ver", "2", "--sec2_username", "wifiprov", "--sec2_pwd", "not-it"];
+    let sim = device(&[
+        "--security",
+        "2",
+        "--sec2-username",
+        "wifiprov",
+        "--sec2-password",
+        "abcd1234",
+    ]);
+    let mut args = vec![
+        "--sec_ver",
+        "2",
+        "--sec2_username",
+        "wifiprov",
+        "--sec2_pwd",
+        "not-it",
+    ];
     args.extend(HOME);
     let (run, proxy) = provision(&sim, &args, "");
     assert_session_refused(&sim, &run, &proxy);
@@ -172,11 +226,19 @@ fn wifi_failure(ssid: &str, passphrase: &str, reason_text: &str, fail_reason: &s
     // esp_prov exits 0 on a Wi-Fi failure: judge by its report and by the device.
     assert_eq!(run.status, Some(0), "{}", run.all());
     assert!(run.stdout.contains(reason_text), "{}", run.all());
-    assert!(run.stdout.contains("---- Provisioning failed! ----"), "{}", run.all());
+    assert!(
+        run.stdout.contains("---- Provisioning failed! ----"),
+        "{}",
+        run.all()
+    );
     let fail = sim.wait_event("WIFI_PROV_CRED_FAIL", Duration::from_secs(5));
     assert_eq!(fail["reason"], fail_reason);
     let x = proxy.exchanges();
-    let last = x.iter().rev().find(|x| x.path == "/prov-config").expect("GetStatus");
+    let last = x
+        .iter()
+        .rev()
+        .find(|x| x.path == "/prov-config")
+        .expect("GetStatus");
     if fail_reason == "auth_error" {
         assert_eq!(hex::encode(&last.response_body), STATUS_AUTH_ERROR);
     }
@@ -187,28 +249,60 @@ fn wifi_failure(ssid: &str, passphrase: &str, reason_text: &str, fail_reason: &s
 
 #[test]
 fn wrong_wifi_password() {
-    wifi_failure("OracleNet-Home", "not the password", "Incorrect Password", "auth_error");
+    wifi_failure(
+        "OracleNet-Home",
+        "not the password",
+        "Incorrect Password",
+        "auth_error",
+    );
 }
 
 #[test]
 fn unknown_ssid() {
-    let sim = wifi_failure("NoSuchNetwork", "whatever-pass", "Incorrect SSID", "network_not_found");
+    let sim = wifi_failure(
+        "NoSuchNetwork",
+        "whatever-pass",
+        "Incorrect SSID",
+        "network_not_found",
+    );
     let names = sim.event_names();
-    assert!(names.contains(&"WIFI_EVENT_STA_DISCONNECTED".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"WIFI_EVENT_STA_DISCONNECTED".to_owned()),
+        "{names:?}"
+    );
 }
 
 #[test]
 fn ap_chosen_from_scan() {
     let sim = device(&["--security", "1", "--pop", "abcd1234"]);
     // No --ssid: esp_prov scans and asks; entry 1 is the strongest AP, OracleNet-Home (-41 dBm).
-    let args = ["--sec_ver", "1", "--pop", "abcd1234", "--passphrase", "correct horse battery"];
+    let args = [
+        "--sec_ver",
+        "1",
+        "--pop",
+        "abcd1234",
+        "--passphrase",
+        "correct horse battery",
+    ];
     let (run, _proxy) = provision(&sim, &args, "1\n");
     assert_success(&run);
-    for ssid in ["OracleNet-Home", "OracleNet-Guest", "OracleNet-Office", "Cafe Free WiFi"] {
-        assert!(run.stdout.contains(ssid), "scan list misses {ssid}: {}", run.all());
+    for ssid in [
+        "OracleNet-Home",
+        "OracleNet-Guest",
+        "OracleNet-Office",
+        "Cafe Free WiFi",
+    ] {
+        assert!(
+            run.stdout.contains(ssid),
+            "scan list misses {ssid}: {}",
+            run.all()
+        );
     }
     let scan = sim.wait_event("SCAN_START", Duration::from_secs(1));
-    assert_eq!(scan["group_channels"], 5, "esp_prov scans SoftAP devices 5 channels at a time");
+    assert_eq!(
+        scan["group_channels"], 5,
+        "esp_prov scans SoftAP devices 5 channels at a time"
+    );
     let recv = sim.wait_event("WIFI_PROV_CRED_RECV", Duration::from_secs(1));
     assert_eq!(recv["ssid"], "OracleNet-Home");
 }
@@ -216,14 +310,32 @@ fn ap_chosen_from_scan() {
 #[test]
 fn custom_data() {
     let sim = device(&["--security", "1", "--pop", "abcd1234"]);
-    let mut args = vec!["--sec_ver", "1", "--pop", "abcd1234", "--custom_data", "hello-from-esp_prov"];
+    let mut args = vec![
+        "--sec_ver",
+        "1",
+        "--pop",
+        "abcd1234",
+        "--custom_data",
+        "hello-from-esp_prov",
+    ];
     args.extend(HOME);
     let (run, proxy) = provision(&sim, &args, "");
     assert_success(&run);
-    assert!(run.stdout.contains("CustomData response: "), "{}", run.all());
-    assert!(run.stdout.contains("hello-from-esp_prov"), "the echo endpoint answers the request: {}", run.all());
+    assert!(
+        run.stdout.contains("CustomData response: "),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("hello-from-esp_prov"),
+        "the echo endpoint answers the request: {}",
+        run.all()
+    );
     let x = proxy.exchanges();
-    let custom = x.iter().find(|x| x.path == "/custom-data").expect("custom-data request");
+    let custom = x
+        .iter()
+        .find(|x| x.path == "/custom-data")
+        .expect("custom-data request");
     // Security 1 encrypts both ways with one AES-CTR stream: same length, different bytes.
     assert_eq!(custom.request_body.len(), "hello-from-esp_prov".len());
     assert_eq!(custom.response_body.len(), custom.request_body.len());
@@ -232,12 +344,24 @@ fn custom_data() {
 
 #[test]
 fn reset_after_failure() {
-    let sim = wifi_failure("OracleNet-Home", "not the password", "Incorrect Password", "auth_error");
+    let sim = wifi_failure(
+        "OracleNet-Home",
+        "not the password",
+        "Incorrect Password",
+        "auth_error",
+    );
     let (run, proxy) = provision(&sim, &["--sec_ver", "0", "--reset"], "");
-    assert!(run.stdout.contains("==== Resetting WiFi===="), "{}", run.all());
+    assert!(
+        run.stdout.contains("==== Resetting WiFi===="),
+        "{}",
+        run.all()
+    );
     assert!(!run.stdout.contains("CtrlReset failed"), "{}", run.all());
     let x = proxy.exchanges();
-    let reset = x.iter().find(|x| x.path == "/prov-ctrl").expect("CtrlReset");
+    let reset = x
+        .iter()
+        .find(|x| x.path == "/prov-ctrl")
+        .expect("CtrlReset");
     // wifi_auth_error_then_reset step 9: CmdCtrlReset in FAIL state -> Success.
     assert_eq!(hex::encode(&reset.response_body), "08026200");
     // After the reset the device accepts new credentials.
@@ -254,10 +378,22 @@ fn reprov_after_success() {
     args.extend(HOME);
     let (run, _) = provision(&sim, &args, "");
     assert_success(&run);
-    let (run, _) = provision(&sim, &["--sec_ver", "1", "--pop", "abcd1234", "--reprov"], "");
-    assert!(run.stdout.contains("==== Reprovisioning WiFi===="), "{}", run.all());
+    let (run, _) = provision(
+        &sim,
+        &["--sec_ver", "1", "--pop", "abcd1234", "--reprov"],
+        "",
+    );
+    assert!(
+        run.stdout.contains("==== Reprovisioning WiFi===="),
+        "{}",
+        run.all()
+    );
     assert!(!run.stdout.contains("CtrlReprov failed"), "{}", run.all());
-    let starts = sim.event_names().iter().filter(|n| *n == "WIFI_PROV_START").count();
+    let starts = sim
+        .event_names()
+        .iter()
+        .filter(|n| *n == "WIFI_PROV_START")
+        .count();
     assert_eq!(starts, 2, "CtrlReprov restarts provisioning");
     let (run, _) = provision(&sim, &args, "");
     assert_success(&run);

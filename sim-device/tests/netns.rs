@@ -42,9 +42,26 @@ impl SoftApLink {
         };
         let dev_if = format!("pld{id}");
         ip(&["netns", "add", &link.ns])?;
-        ip(&["link", "add", &link.host_if, "type", "veth", "peer", "name", &dev_if])?;
+        ip(&[
+            "link",
+            "add",
+            &link.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &dev_if,
+        ])?;
         ip(&["link", "set", &dev_if, "netns", &link.ns])?;
-        ip(&["-n", &link.ns, "addr", "add", "192.168.4.1/24", "dev", &dev_if])?;
+        ip(&[
+            "-n",
+            &link.ns,
+            "addr",
+            "add",
+            "192.168.4.1/24",
+            "dev",
+            &dev_if,
+        ])?;
         ip(&["-n", &link.ns, "link", "set", &dev_if, "up"])?;
         ip(&["-n", &link.ns, "link", "set", "lo", "up"])?;
         ip(&["addr", "add", "192.168.4.2/24", "dev", &link.host_if])?;
@@ -81,15 +98,31 @@ fn esp_prov_finds_the_device_at_the_softap_default_address() {
     assert_eq!(sim.addr().to_string(), "192.168.4.1:80");
     let run = esp_prov(
         &[
-            "--transport", "softap", "--sec_ver", "1", "--pop", "abcd1234", "--ssid", "myssid",
-            "--passphrase", "mypassword",
+            "--transport",
+            "softap",
+            "--sec_ver",
+            "1",
+            "--pop",
+            "abcd1234",
+            "--ssid",
+            "myssid",
+            "--passphrase",
+            "mypassword",
         ],
         "",
         Duration::from_secs(60),
     );
     assert_eq!(run.status, Some(0), "{}", run.all());
-    assert!(run.stdout.contains("Connecting to 192.168.4.1:80"), "{}", run.all());
-    assert!(run.stdout.contains("==== Provisioning was successful ===="), "{}", run.all());
+    assert!(
+        run.stdout.contains("Connecting to 192.168.4.1:80"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("==== Provisioning was successful ===="),
+        "{}",
+        run.all()
+    );
     sim.wait_event("WIFI_PROV_CRED_SUCCESS", Duration::from_secs(5));
     drop(sim);
     drop(link);

@@ -26,7 +26,10 @@ pub(crate) fn setup(root: &Path) -> Result<PathBuf> {
         return Ok(py);
     }
     let python = find_python()?;
-    eprintln!("==> installing esp_prov ({ESP_PROV}) into {}", dir.display());
+    eprintln!(
+        "==> installing esp_prov ({ESP_PROV}) into {}",
+        dir.display()
+    );
     run(Command::new(&python).args(["-m", "venv"]).arg(&dir)).with_context(|| {
         format!(
             "`{python} -m venv` failed: install Python's venv module (Debian: apt install python3-venv)"
@@ -86,7 +89,9 @@ fn find_python() -> Result<String> {
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let st = cmd.status().with_context(|| format!("could not run {cmd:?}"))?;
+    let st = cmd
+        .status()
+        .with_context(|| format!("could not run {cmd:?}"))?;
     if !st.success() {
         bail!("{cmd:?} exited with {st}");
     }

@@ -101,7 +101,8 @@ mod tests {
                 .unwrap_or(&p)
                 .to_string_lossy()
                 .to_string();
-            if rel.starts_with("transport") || rel.starts_with("bin") || rel.starts_with("runtime") {
+            if rel.starts_with("transport") || rel.starts_with("bin") || rel.starts_with("runtime")
+            {
                 continue;
             }
             let text = std::fs::read_to_string(&p).unwrap_or_default();

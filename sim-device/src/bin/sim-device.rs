@@ -111,7 +111,11 @@ struct Args {
     #[arg(long)]
     no_auto_stop: bool,
     /// Name of the echo custom endpoint (esp_prov --custom_data uses `custom-data`).
-    #[arg(long, default_value = "custom-data", conflicts_with = "no_custom_endpoint")]
+    #[arg(
+        long,
+        default_value = "custom-data",
+        conflicts_with = "no_custom_endpoint"
+    )]
     custom_endpoint: String,
     /// Register no custom endpoint.
     #[arg(long)]
@@ -306,6 +310,7 @@ async fn run(args: Args) -> Result<()> {
                 })?;
             let addr = server.local_addr();
             describe(&args, &name, Some(addr), control, &mut out);
+            provisioned_note(&handle, &args, &mut out);
             print!("{out}");
             let h = handle.clone();
             tokio::spawn(async move { server.run(h).await });
@@ -313,15 +318,21 @@ async fn run(args: Args) -> Result<()> {
         }
         Transport::Console => {
             describe(&args, &name, None, control, &mut out);
+            provisioned_note(&handle, &args, &mut out);
             if args.console_pty {
                 let path = transport::pty::spawn_console(handle.clone())
                     .context("cannot open a pseudo-terminal")?;
                 eprint!("{out}");
-                eprintln!("Console on {} (CR-terminated lines; e.g. picocom -b 115200 {0})", path.display());
+                eprintln!(
+                    "Console on {} (CR-terminated lines; e.g. picocom -b 115200 {0})",
+                    path.display()
+                );
                 wait_for_exit().await;
             } else {
                 eprint!("{out}");
                 eprintln!("Console on stdin/stdout: `<endpoint> <session-id> <hex>` lines, CR-terminated.");
+                // A terminal would turn Enter into LF and echo locally; the device echoes and wants CR.
+                let _terminal = TerminalMode::device_like();
                 tokio::select! {
                     r = transport::console::serve(handle.clone(), tokio::io::stdin(), tokio::io::stdout()) => r?,
                     () = wait_for_exit() => {}
@@ -332,15 +343,26 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn describe(args: &Args, name: &str, http: Option<SocketAddr>, control: Option<SocketAddr>, out: &mut String) {
+fn describe(
+    args: &Args,
+    name: &str,
+    http: Option<SocketAddr>,
+    control: Option<SocketAddr>,
+    out: &mut String,
+) {
     use std::fmt::Write as _;
-    let sec2 = (args.security == 2).then(|| (args.sec2_username.as_str(), args.sec2_password.as_str()));
+    let sec2 =
+        (args.security == 2).then_some((args.sec2_username.as_str(), args.sec2_password.as_str()));
     let pop = match args.security {
         1 if !args.no_pop => Some(args.pop.as_str()),
         2 if args.sec2_salt.is_none() => Some(args.sec2_password.as_str()),
         _ => None,
     };
-    let _ = writeln!(out, "sim-device {}: virtual ESP32, unified provisioning", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        out,
+        "sim-device {}: virtual ESP32, unified provisioning",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(out, "Service name: {name}");
     let _ = writeln!(
         out,
@@ -363,7 +385,11 @@ fn describe(args: &Args, name: &str, http: Option<SocketAddr>, control: Option<S
         if let Some(qr) = banner::qr_text(&payload) {
             let _ = writeln!(out, "{qr}");
         }
-        let _ = writeln!(out, "If the QR code is not visible, open: {}", banner::qr_link(&payload));
+        let _ = writeln!(
+            out,
+            "If the QR code is not visible, open: {}",
+            banner::qr_link(&payload)
+        );
         let _ = writeln!(out, "SoftAP HTTP on http://{addr}");
         let pargs = banner::esp_prov_args(&EspProvArgs {
             addr,
@@ -372,10 +398,70 @@ fn describe(args: &Args, name: &str, http: Option<SocketAddr>, control: Option<S
             sec2: sec2.filter(|_| args.sec2_salt.is_none()),
         });
         let joined: Vec<String> = pargs.iter().map(|a| banner::shell_quote(a)).collect();
-        let _ = writeln!(out, "Provision it with esp_prov:\n  cargo xtask esp-prov {}", joined.join(" "));
+        let _ = writeln!(
+            out,
+            "Provision it with esp_prov:\n  cargo xtask esp-prov {}",
+            joined.join(" ")
+        );
     }
     if let Some(c) = control {
         let _ = writeln!(out, "Control on http://{c}");
+    }
+}
+
+/// Puts an interactive stdin into the mode a serial monitor uses (no line editing, no local echo, CR
+/// kept as CR; Ctrl-C still works) and restores it on drop. Does nothing when stdin is not a terminal.
+struct TerminalMode(Option<nix::sys::termios::Termios>);
+
+impl TerminalMode {
+    fn device_like() -> Self {
+        use nix::sys::termios::{tcgetattr, tcsetattr, InputFlags, LocalFlags, SetArg};
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Self(None);
+        }
+        let Ok(saved) = tcgetattr(&stdin) else {
+            return Self(None);
+        };
+        let mut raw = saved.clone();
+        raw.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ECHONL);
+        raw.input_flags
+            .remove(InputFlags::ICRNL | InputFlags::INLCR);
+        match tcsetattr(&stdin, SetArg::TCSANOW, &raw) {
+            Ok(()) => Self(Some(saved)),
+            Err(_) => Self(None),
+        }
+    }
+}
+
+impl Drop for TerminalMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                saved,
+            );
+        }
+    }
+}
+
+/// A provisioned device skips provisioning (spec §6.3): say so, and how to start over.
+fn provisioned_note(handle: &runtime::DeviceHandle, args: &Args, out: &mut String) {
+    use std::fmt::Write as _;
+    let status = handle.status();
+    let s = status.borrow();
+    if s.provisioned && !s.serving {
+        let dir = args
+            .state_dir
+            .as_ref()
+            .map_or_else(String::new, |d| format!(" in {}", d.display()));
+        let _ = writeln!(
+            out,
+            "Already provisioned (credentials{dir}): joining the network as a station; provisioning is not \
+             running, so the transport stays down.\nStart over with --reset-provisioning or POST /factory-reset."
+        );
     }
 }
 

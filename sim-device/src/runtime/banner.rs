@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn names_and_payloads_follow_the_example() {
-        assert_eq!(service_name(&[0x24, 0x0a, 0xc4, 0xa1, 0xb2, 0xc3]), "PROV_A1B2C3");
+        assert_eq!(
+            service_name(&[0x24, 0x0a, 0xc4, 0xa1, 0xb2, 0xc3]),
+            "PROV_A1B2C3"
+        );
         let sec1 = QrInfo {
             name: "PROV_A1B2C3",
             transport: "softap",

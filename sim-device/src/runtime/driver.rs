@@ -282,7 +282,12 @@ impl Driver {
         Status {
             boot: self.boot,
             serving: self.device.is_running(),
-            endpoints: self.device.endpoints().iter().map(|e| e.name.clone()).collect(),
+            endpoints: self
+                .device
+                .endpoints()
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
             service_state: self.device.service_state(),
             station_state: self.device.station_state(),
             provisioned: self.device.is_provisioned(),
@@ -307,14 +312,19 @@ impl Driver {
                 () = timer => self.device.handle_timeout(Instant::now()),
             }
             self.drain();
-            let status = self.status();
-            if let Some(tx) = &self.status_tx {
-                tx.send_if_modified(|s| {
-                    let changed = *s != status;
-                    *s = status;
-                    changed
-                });
-            }
+            self.publish();
+        }
+    }
+
+    /// Make the current status visible to transports.
+    fn publish(&self) {
+        let status = self.status();
+        if let Some(tx) = &self.status_tx {
+            tx.send_if_modified(|s| {
+                let changed = *s != status;
+                *s = status;
+                changed
+            });
         }
     }
 
@@ -331,7 +341,10 @@ impl Driver {
                     let _ = reply.send(Err(RequestError::Rebooted));
                     return;
                 }
-                match self.device.handle(&endpoint, session, &body, Instant::now()) {
+                match self
+                    .device
+                    .handle(&endpoint, session, &body, Instant::now())
+                {
                     Ok(Reply::Ready(out)) => {
                         tracing::debug!(%endpoint, session, len = out.len(), "reply");
                         let _ = reply.send(Ok(out));
@@ -371,6 +384,9 @@ impl Driver {
             }
             Command::Control { op, reply } => {
                 let out = self.control(op);
+                // Whoever asked for a reboot sees the new boot as soon as the answer arrives.
+                self.drain();
+                self.publish();
                 let _ = reply.send(out);
             }
         }
@@ -433,7 +449,8 @@ impl Driver {
     }
 
     fn set_world(&mut self) {
-        self.device.set_world(self.world.wifi.clone(), Instant::now());
+        self.device
+            .set_world(self.world.wifi.clone(), Instant::now());
     }
 
     fn control(&mut self, op: ControlOp) -> Result<Value, String> {

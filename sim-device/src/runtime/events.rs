@@ -27,7 +27,8 @@ pub struct EventRecord {
 impl EventRecord {
     /// The record as JSON.
     pub fn to_json(&self) -> Value {
-        let mut v = json!({ "seq": self.seq, "t_ms": self.at.as_millis() as u64, "boot": self.boot });
+        let mut v =
+            json!({ "seq": self.seq, "t_ms": self.at.as_millis() as u64, "boot": self.boot });
         if let (Some(obj), Some(body)) = (v.as_object_mut(), self.body.as_object()) {
             obj.extend(body.clone());
         }
@@ -64,8 +65,12 @@ pub fn describe(e: &DeviceEvent) -> Value {
         DeviceEvent::Security(s) => {
             let name = match s {
                 SecurityEvent::SetupOk => "PROTOCOMM_SECURITY_SESSION_SETUP_OK",
-                SecurityEvent::InvalidSecurityParams => "PROTOCOMM_SECURITY_SESSION_INVALID_SECURITY_PARAMS",
-                SecurityEvent::CredentialsMismatch => "PROTOCOMM_SECURITY_SESSION_CREDENTIALS_MISMATCH",
+                SecurityEvent::InvalidSecurityParams => {
+                    "PROTOCOMM_SECURITY_SESSION_INVALID_SECURITY_PARAMS"
+                }
+                SecurityEvent::CredentialsMismatch => {
+                    "PROTOCOMM_SECURITY_SESSION_CREDENTIALS_MISMATCH"
+                }
             };
             json!({"kind": "security", "event": name})
         }

@@ -84,7 +84,8 @@ impl CredentialStore {
         };
         let body = serde_json::to_vec_pretty(&disk).map_err(|e| StoreError(e.to_string()))?;
         let temp = self.dir.join(TEMP);
-        let fail = |what: &str, e: std::io::Error| StoreError(format!("{what} {}: {e}", temp.display()));
+        let fail =
+            |what: &str, e: std::io::Error| StoreError(format!("{what} {}: {e}", temp.display()));
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)

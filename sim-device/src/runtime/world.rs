@@ -149,7 +149,10 @@ const REASONS: [(&str, DisconnectReason); 6] = [
     ("auth-fail", DisconnectReason::AUTH_FAIL),
     ("no-ap-found", DisconnectReason::NO_AP_FOUND),
     ("handshake-timeout", DisconnectReason::HANDSHAKE_TIMEOUT),
-    ("4way-handshake-timeout", DisconnectReason::FOUR_WAY_HANDSHAKE_TIMEOUT),
+    (
+        "4way-handshake-timeout",
+        DisconnectReason::FOUR_WAY_HANDSHAKE_TIMEOUT,
+    ),
     ("mic-failure", DisconnectReason::MIC_FAILURE),
     ("beacon-timeout", DisconnectReason::BEACON_TIMEOUT),
 ];
@@ -195,7 +198,10 @@ impl WorldFile {
     pub fn to_world(&self) -> Result<World, String> {
         let mut aps = Vec::with_capacity(self.aps.len());
         for (i, ap) in self.aps.iter().enumerate() {
-            aps.push(ap.to_ap().map_err(|e| format!("ap #{} ({:?}): {e}", i + 1, ap.ssid))?);
+            aps.push(
+                ap.to_ap()
+                    .map_err(|e| format!("ap #{} ({:?}): {e}", i + 1, ap.ssid))?,
+            );
         }
         let t = &self.timing;
         Ok(World {
@@ -241,10 +247,18 @@ impl ApFile {
         }
         let auth = auth_mode_from_name(&self.auth)
             .or_else(|| self.auth.parse().ok())
-            .ok_or_else(|| format!("unknown auth mode {:?} (try Open, WPA2_PSK, WPA2_WPA3_PSK)", self.auth))?;
+            .ok_or_else(|| {
+                format!(
+                    "unknown auth mode {:?} (try Open, WPA2_PSK, WPA2_WPA3_PSK)",
+                    self.auth
+                )
+            })?;
         // WPA needs 8 to 63 characters; WEP keys are 5 or 13 (or hex), so only WPA is checked.
         if auth >= 2 && self.password.len() < 8 {
-            return Err(format!("auth {} needs a password of 8 to 63 bytes", self.auth));
+            return Err(format!(
+                "auth {} needs a password of 8 to 63 bytes",
+                self.auth
+            ));
         }
         let bssid = match &self.bssid {
             Some(text) => parse_mac(text)?,
@@ -351,7 +365,9 @@ mod tests {
         let file = WorldFile::from_toml(DEFAULT_WORLD).expect("default world");
         let world = file.to_world().expect("valid");
         assert!(world.wifi.aps.iter().any(|a| a.ssid == b"myssid"));
-        let again = WorldFile::from_world(&world).to_world().expect("round trip");
+        let again = WorldFile::from_world(&world)
+            .to_world()
+            .expect("round trip");
         assert_eq!(again, world);
     }
 
@@ -404,7 +420,8 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        let typo = WorldFile::from_toml("[[ap]]\nssid = \"x\"\npasword = \"12345678\"\n").unwrap_err();
+        let typo =
+            WorldFile::from_toml("[[ap]]\nssid = \"x\"\npasword = \"12345678\"\n").unwrap_err();
         assert!(typo.contains("pasword"), "{typo}");
         let short = WorldFile::from_toml("[[ap]]\nssid = \"x\"\npassword = \"short\"\n")
             .unwrap()

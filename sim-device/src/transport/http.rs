@@ -176,7 +176,10 @@ async fn accept(
                 break;
             };
             let old = conns.swap_remove(lru);
-            tracing::debug!(conn = old.id, "LRU purge: closing the least recently used connection");
+            tracing::debug!(
+                conn = old.id,
+                "LRU purge: closing the least recently used connection"
+            );
             old.task.abort();
         }
     }
@@ -214,7 +217,13 @@ impl Drop for ConnGuard {
     }
 }
 
-async fn connection(stream: TcpStream, id: u64, shared: Arc<Shared>, handle: DeviceHandle, boot: u64) {
+async fn connection(
+    stream: TcpStream,
+    id: u64,
+    shared: Arc<Shared>,
+    handle: DeviceHandle,
+    boot: u64,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let mut guard = ConnGuard {
@@ -240,7 +249,9 @@ async fn connection(stream: TcpStream, id: u64, shared: Arc<Shared>, handle: Dev
         let registered = {
             let status = handle.status();
             let s = status.borrow();
-            s.endpoints.iter().any(|e| head.path().strip_prefix('/') == Some(e.as_str()))
+            s.endpoints
+                .iter()
+                .any(|e| head.path().strip_prefix('/') == Some(e.as_str()))
         };
         let refusal = if !registered {
             Some(HttpdError::NotFound)
@@ -309,7 +320,11 @@ async fn post(
         id
     };
     if head.content_len == 0 || head.content_len > MAX_REQ_BODY_LEN {
-        tracing::info!(conn = guard.id, len = head.content_len, "content length missing or over 4096");
+        tracing::info!(
+            conn = guard.id,
+            len = head.content_len,
+            "content length missing or over 4096"
+        );
         return None;
     }
     let body = httpd::read_body(rd, buf, head.content_len).await?;

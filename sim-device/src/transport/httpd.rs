@@ -23,10 +23,40 @@ const COOKIE_BUF: usize = 20;
 
 /// Methods `http_parser` knows; any other token is a parse error.
 const METHODS: [&str; 34] = [
-    "DELETE", "GET", "HEAD", "POST", "PUT", "CONNECT", "OPTIONS", "TRACE", "COPY", "LOCK", "MKCOL",
-    "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND", "ACL", "REPORT",
-    "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PATCH",
-    "PURGE", "MKCALENDAR", "LINK", "UNLINK", "SOURCE",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "COPY",
+    "LOCK",
+    "MKCOL",
+    "MOVE",
+    "PROPFIND",
+    "PROPPATCH",
+    "SEARCH",
+    "UNLOCK",
+    "BIND",
+    "REBIND",
+    "UNBIND",
+    "ACL",
+    "REPORT",
+    "MKACTIVITY",
+    "CHECKOUT",
+    "MERGE",
+    "M-SEARCH",
+    "NOTIFY",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PATCH",
+    "PURGE",
+    "MKCALENDAR",
+    "LINK",
+    "UNLINK",
+    "SOURCE",
 ];
 
 /// An error esp_http_server answers itself, then closes the connection.
@@ -303,10 +333,14 @@ mod tests {
 
     #[test]
     fn heads_parse_under_esp_http_server_rules() {
-        let h = parse("POST /prov-session HTTP/1.1\r\nContent-Length: 5\r\nCookie: session=42\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!((h.method.as_str(), h.path(), h.content_len), ("POST", "/prov-session", 5));
+        let h =
+            parse("POST /prov-session HTTP/1.1\r\nContent-Length: 5\r\nCookie: session=42\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (h.method.as_str(), h.path(), h.content_len),
+            ("POST", "/prov-session", 5)
+        );
         assert_eq!(h.cookie, Cookie::Value("session=42".into()));
         assert!(parse("POST /x HTTP/1.1\r\nContent-Le").unwrap().is_none());
         let long = format!("POST /{} HTTP/1.1\r\n\r\n", "a".repeat(600));
@@ -315,9 +349,18 @@ mod tests {
         assert_eq!(parse(&partial).unwrap_err(), HttpdError::UriTooLong);
         let big = format!("POST /x HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(1100));
         assert_eq!(parse(&big).unwrap_err(), HttpdError::HeadersTooLarge);
-        assert_eq!(parse("\x16\x03\x01garbage\r\n\r\n").unwrap_err(), HttpdError::BadRequest);
-        assert_eq!(parse("BREW /x HTTP/1.1\r\n\r\n").unwrap_err(), HttpdError::BadRequest);
-        assert_eq!(parse("POST /x HTTP/2.0\r\n\r\n").unwrap_err(), HttpdError::VersionNotSupported);
+        assert_eq!(
+            parse("\x16\x03\x01garbage\r\n\r\n").unwrap_err(),
+            HttpdError::BadRequest
+        );
+        assert_eq!(
+            parse("BREW /x HTTP/1.1\r\n\r\n").unwrap_err(),
+            HttpdError::BadRequest
+        );
+        assert_eq!(
+            parse("POST /x HTTP/2.0\r\n\r\n").unwrap_err(),
+            HttpdError::VersionNotSupported
+        );
         let cookie = parse("POST /x HTTP/1.1\r\nCookie: session=4294967295123\r\n\r\n")
             .unwrap()
             .unwrap();
@@ -327,7 +370,8 @@ mod tests {
             .unwrap();
         assert_eq!(chunked.content_len, 0);
         assert_eq!(
-            parse("POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").unwrap_err(),
+            parse("POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+                .unwrap_err(),
             HttpdError::BadRequest
         );
     }

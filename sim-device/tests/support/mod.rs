@@ -70,7 +70,7 @@ impl Sim {
 
     /// As [`Sim::start`], with a prepared command (e.g. `ip netns exec NS sim-device`).
     pub fn start_with(mut cmd: Command, args: &[&str]) -> Self {
-        let has = |flag: &str| args.iter().any(|a| *a == flag);
+        let has = |flag: &str| args.contains(&flag);
         if !has("--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

@@ -27,17 +27,20 @@ pub struct Exchange {
     pub response_body: Vec<u8>,
 }
 
+/// Per connection: bytes client → device, bytes device → client.
+type Streams = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
 /// A proxy forwarding to `target` and recording both directions of every connection.
 pub struct Proxy {
     pub addr: SocketAddr,
-    streams: Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>,
+    streams: Streams,
 }
 
 impl Proxy {
     pub fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
         let addr = listener.local_addr().expect("proxy addr");
-        let streams: Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>> = Arc::default();
+        let streams: Streams = Arc::default();
         let s2 = Arc::clone(&streams);
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -98,13 +101,7 @@ impl Proxy {
     }
 }
 
-fn pump(
-    mut from: TcpStream,
-    mut to: TcpStream,
-    log: Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>,
-    idx: usize,
-    up: bool,
-) {
+fn pump(mut from: TcpStream, mut to: TcpStream, log: Streams, idx: usize, up: bool) {
     thread::spawn(move || {
         let mut buf = [0u8; 8192];
         loop {

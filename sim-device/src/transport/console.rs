@@ -1,0 +1,308 @@
+//! The console transport: ESP-IDF's `protocomm_console` line protocol (spec §4.3.1), on any byte stream
+//! (stdin/stdout, or a pseudo-terminal through [`super::pty`]).
+//!
+//! What a serial client sees, as on a chip:
+//! - the prompt `\n>> ` (4 bytes) at start and after every line;
+//! - every received byte echoed; CR (0x0D) is echoed as `\r\n` and ends the line;
+//! - a line is `<endpoint> <session-id> <hex>`, split as `esp_console_split_argv` does (spaces separate,
+//!   `"` quotes, `\` escapes `\`, `"` and space); each endpoint is a command, and `help` lists them;
+//! - `<session-id>` is read like C `atoi` (newlib, 32-bit `long`: leading digits, saturating, else 0); when
+//!   it differs from the previous request's id (or on the first request after boot) the transport opens a
+//!   new security session with it, which closes the previous one;
+//! - `<hex>` is read in pairs; an odd trailing digit is ignored;
+//! - success prints `\r\n` + the reply in lowercase hex + `\r\n`; any failure (fewer than 3 arguments,
+//!   unknown endpoint, protocomm error, reboot under the request) prints nothing but the next prompt and is
+//!   logged on stderr. Logs never carry payload bytes: they may hold secrets.
+//!
+//! The 256-byte line buffer (`LINE_BUF_SIZE`) behaves as ESP-IDF's: the buffer counts every byte including
+//! the CR; when 256 bytes arrive without a CR the line runs anyway, and `esp_console_run()` copies only
+//! its first 255 bytes (`strlcpy` into a 256-byte buffer), so the 256th byte is echoed but unused. Bytes
+//! after that start the next line. A NUL byte ends the command text (`strlcpy` stops there). A line is
+//! 255 usable characters, which is why Security 2 (768 hex digits for `A`) cannot run over this transport.
+//!
+//! Deliberate deviations from ESP-IDF, each where ESP-IDF's result is undefined or plainly unusable:
+//! - LF is not a terminator, but it is read as a space (ESP-IDF leaves it inside an argument). It still
+//!   takes a byte of the line buffer. So CRLF-terminated input works: the LF simply leads the next line.
+//! - An invalid hex digit fails the request before anything reaches the device (no session is opened);
+//!   ESP-IDF's `sscanf("%2hhx")` leaves such bytes as uninitialised heap memory and sends them.
+//! - The CR is not part of the last argument. ESP-IDF keeps it there, so for an odd-length payload the
+//!   lone final digit becomes a byte (`"abc\r"` → `ab 0c`); here it is ignored (`ab`), as the spec says.
+//! - Before the first request the "last session id" is unset rather than `PROTOCOMM_NO_SESSION_ID`
+//!   (`u32::MAX`), so id `-1` opens a session too (as in the golden-vector replay harness).
+//! - `help` prints just the endpoint names, one per line (ESP-IDF's argtable layout has empty help texts
+//!   and lists `help` itself).
+//! - When the provisioning service stops, ESP-IDF ends the console task and the UART goes quiet; here the
+//!   prompt and echo go on and every request fails, until a reboot brings the service (and endpoints) back.
+//!   A reboot also forgets the last session id, as the chip's static variable would be reset.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::runtime::{DeviceHandle, RequestError};
+use crate::SessionId;
+
+/// The prompt `protocomm_console` writes before every line.
+pub const PROMPT: &[u8] = b"\n>> ";
+
+/// `LINE_BUF_SIZE` of `protocomm_console.c`: bytes per line, the terminating CR included.
+pub const LINE_BUF_SIZE: usize = 256;
+
+/// Serve the console line protocol on `input`/`output` until `input` ends (then `Ok`). Fails on an I/O
+/// error, or when the device task has ended.
+pub async fn serve<R, W>(handle: DeviceHandle, mut input: R, mut output: W) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut console = Console {
+        handle,
+        last_session: None,
+    };
+    output.write_all(PROMPT).await?;
+    output.flush().await?;
+    let mut line: Vec<u8> = Vec::with_capacity(LINE_BUF_SIZE);
+    let mut chunk = [0u8; 512];
+    loop {
+        let n = input.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        for &b in chunk.iter().take(n) {
+            if b == b'\r' {
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.push(b);
+            }
+            line.push(b);
+            if b != b'\r' && line.len() < LINE_BUF_SIZE {
+                continue;
+            }
+            // The echo reaches the wire before the command runs, as on the chip.
+            output.write_all(&out).await?;
+            output.flush().await?;
+            out.clear();
+            console.run(&line, &mut out).await?;
+            out.extend_from_slice(PROMPT);
+            line.clear();
+        }
+        output.write_all(&out).await?;
+        output.flush().await?;
+    }
+}
+
+/// The transport's state: `protocomm_console`'s `session_id` static, per boot.
+struct Console {
+    handle: DeviceHandle,
+    /// `(boot, session id)` of the last request that reached the device.
+    last_session: Option<(u64, SessionId)>,
+}
+
+impl Console {
+    /// `esp_console_run()` on one received line (terminating CR included); output goes to `out`.
+    async fn run(&mut self, line: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        let text = line.split(|&b| b == 0).next().unwrap_or_default();
+        let text = text.get(..LINE_BUF_SIZE - 1).unwrap_or(text);
+        let args = split_argv(text);
+        let Some(command) = args.first() else {
+            return Ok(());
+        };
+        let (boot, endpoints) = {
+            let status = self.handle.status();
+            let s = status.borrow();
+            (s.boot, s.endpoints.clone())
+        };
+        if command.as_slice() == b"help" {
+            for name in &endpoints {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            return Ok(());
+        }
+        let Some(endpoint) = endpoints
+            .iter()
+            .find(|e| e.as_bytes() == command.as_slice())
+        else {
+            // Not the text: a mistyped line may start with payload hex (with Security 0, plaintext).
+            tracing::debug!(len = command.len(), "console: unknown command (see `help`)");
+            return Ok(());
+        };
+        let (Some(session), Some(payload)) = (args.get(1), args.get(2)) else {
+            tracing::debug!(%endpoint, args = args.len(), "console: fewer than 3 arguments");
+            return Ok(());
+        };
+        let session = atoi(session);
+        let Some(body) = hex_pairs(payload) else {
+            tracing::warn!(%endpoint, session, "console: payload is not hex; request dropped");
+            return Ok(());
+        };
+        if self.last_session != Some((boot, session)) {
+            self.handle.open_session(boot, session).await;
+            self.last_session = Some((boot, session));
+        }
+        let len = body.len();
+        match self.handle.request(boot, endpoint, session, body).await {
+            Ok(reply) => {
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(hex::encode(reply).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Err(RequestError::Rejected(e)) => {
+                tracing::warn!(%endpoint, session, len, error = %e, "console: request failed");
+            }
+            Err(RequestError::Rebooted) => {
+                tracing::debug!(%endpoint, session, "console: device rebooted under the request");
+            }
+            Err(RequestError::Gone) => return Err(io::Error::other("device task ended")),
+        }
+        Ok(())
+    }
+}
+
+/// `esp_console_split_argv()`: spaces separate arguments, `"` quotes, `\` escapes `\`, `"` and space (any
+/// other escaped byte is dropped), a closing quote ends its argument. CR and LF are read as spaces.
+fn split_argv(line: &[u8]) -> Vec<Vec<u8>> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum St {
+        Space,
+        Arg,
+        Quoted,
+        ArgEscaped,
+        QuotedEscaped,
+    }
+    let mut args = Vec::new();
+    let mut cur = Vec::new();
+    let mut st = St::Space;
+    for &c in line {
+        let c = if c == b'\r' || c == b'\n' { b' ' } else { c };
+        st = match st {
+            St::Space => match c {
+                b' ' => St::Space,
+                b'"' => St::Quoted,
+                b'\\' => St::ArgEscaped,
+                _ => {
+                    cur.push(c);
+                    St::Arg
+                }
+            },
+            St::Arg => match c {
+                b' ' => {
+                    args.push(std::mem::take(&mut cur));
+                    St::Space
+                }
+                b'\\' => St::ArgEscaped,
+                _ => {
+                    cur.push(c);
+                    St::Arg
+                }
+            },
+            St::Quoted => match c {
+                b'"' => {
+                    args.push(std::mem::take(&mut cur));
+                    St::Space
+                }
+                b'\\' => St::QuotedEscaped,
+                _ => {
+                    cur.push(c);
+                    St::Quoted
+                }
+            },
+            St::ArgEscaped | St::QuotedEscaped => {
+                if matches!(c, b'\\' | b'"' | b' ') {
+                    cur.push(c);
+                }
+                if st == St::ArgEscaped {
+                    St::Arg
+                } else {
+                    St::Quoted
+                }
+            }
+        };
+    }
+    if st != St::Space {
+        args.push(cur);
+    }
+    args
+}
+
+/// C `atoi` as newlib does it on the ESP32 (`long` is 32 bits): optional leading whitespace and sign, then
+/// decimal digits; saturates on overflow; 0 when there are no digits. The `int` becomes a `uint32_t`.
+fn atoi(text: &[u8]) -> SessionId {
+    let start = text
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .unwrap_or(text.len());
+    let rest = text.get(start..).unwrap_or_default();
+    let (negative, digits) = match rest.split_first() {
+        Some((b'-', d)) => (true, d),
+        Some((b'+', d)) => (false, d),
+        _ => (false, rest),
+    };
+    let limit = i64::from(i32::MAX) + 1;
+    let magnitude = digits
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0i64, |v, d| (v * 10 + i64::from(d - b'0')).min(limit));
+    let value = if negative { -magnitude } else { magnitude };
+    let value = value.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+    // Two's complement reinterpretation, as the C cast from `int` to `uint32_t`.
+    (value as i32) as u32
+}
+
+/// Hex digit pairs to bytes; an odd trailing character is ignored. `None` if a pair is not two hex digits.
+fn hex_pairs(text: &[u8]) -> Option<Vec<u8>> {
+    let digit = |c: u8| char::from(c).to_digit(16);
+    text.chunks_exact(2)
+        .map(|pair| match *pair {
+            [hi, lo] => Some((digit(hi)? * 16 + digit(lo)?) as u8),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        split_argv(line.as_bytes())
+            .into_iter()
+            .map(|a| String::from_utf8_lossy(&a).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn splits_like_esp_console() {
+        assert_eq!(args("prov-session 0 abcd\r"), ["prov-session", "0", "abcd"]);
+        assert_eq!(args("  a   b  "), ["a", "b"]);
+        assert_eq!(args("\"a b\" c\\ d e\\x"), ["a b", "c d", "e"]);
+        assert_eq!(args("\"ab\"cd \"\""), ["ab", "cd", ""]);
+        assert_eq!(args("\"q\\\"x\""), ["q\"x"]);
+        assert_eq!(args("\na\nb\n"), ["a", "b"]);
+        assert!(args("").is_empty());
+        assert!(args(" \r").is_empty());
+    }
+
+    #[test]
+    fn atoi_reads_leading_digits() {
+        assert_eq!(atoi(b"0"), 0);
+        assert_eq!(atoi(b"42abc"), 42);
+        assert_eq!(atoi(b"  +7"), 7);
+        assert_eq!(atoi(b"abc"), 0);
+        assert_eq!(atoi(b""), 0);
+        assert_eq!(atoi(b"-1"), u32::MAX);
+        assert_eq!(atoi(b"4294967295"), i32::MAX as u32);
+        assert_eq!(atoi(b"-99999999999999999999999"), 0x8000_0000);
+    }
+
+    #[test]
+    fn hex_pairs_ignore_an_odd_tail_and_reject_non_hex() {
+        assert_eq!(hex_pairs(b"6e6F6e65"), Some(vec![0x6e, 0x6f, 0x6e, 0x65]));
+        assert_eq!(hex_pairs(b"abc"), Some(vec![0xab]));
+        assert_eq!(hex_pairs(b""), Some(vec![]));
+        assert_eq!(hex_pairs(b"zz"), None);
+        assert_eq!(hex_pairs(b"0x"), None);
+        assert_eq!(hex_pairs(b"+f"), None);
+    }
+}
