@@ -80,6 +80,19 @@ fn security_1_with_pop() {
     );
     sim.wait_event("WIFI_PROV_CRED_SUCCESS", Duration::from_secs(5));
     assert!(assert_esp_http_framing(&proxy.exchanges()) >= 5);
+    assert_no_secrets_logged(&sim, &["abcd1234", "correct horse battery"]);
+}
+
+/// The device logs at debug level in these tests; not even then may a PoP, password or passphrase appear.
+fn assert_no_secrets_logged(sim: &Sim, secrets: &[&str]) {
+    let logs = sim.logs();
+    assert!(
+        logs.contains("WIFI_PROV_CRED_SUCCESS"),
+        "logs were captured"
+    );
+    for s in secrets {
+        assert!(!logs.contains(s), "secret {s:?} in the device log");
+    }
 }
 
 #[test]
@@ -145,6 +158,7 @@ fn security_2(patch: &str) {
     );
     sim.wait_event("WIFI_PROV_CRED_SUCCESS", Duration::from_secs(5));
     assert!(assert_esp_http_framing(&x) >= 6);
+    assert_no_secrets_logged(&sim, &["abcd1234", "correct horse battery"]);
 }
 
 #[test]
