@@ -48,7 +48,8 @@ pub use protocomm::{Endpoint, EndpointKind, Reply};
 pub use rng::{DeviceRng, Draw, RecordedRng, SeededRng};
 pub use security::SecurityEvent;
 pub use wifi::{
-    auth_mode_from_name, Ap, ApFault, ConnectFailure, DisconnectReason, WifiTiming, WifiWorld,
+    auth_mode_from_name, auth_mode_name, Ap, ApFault, ConnectFailure, DisconnectReason, WifiTiming,
+    WifiWorld,
 };
 
 /// A transport session id (BLE connection handle, HTTP cookie value, console session number).

@@ -132,31 +132,38 @@ impl Default for WifiWorld {
     }
 }
 
+/// ESP-IDF `wifi_auth_mode_t` names, indexed by raw value (spec §2.6).
+const AUTH_MODE_NAMES: [&str; 17] = [
+    "Open",
+    "WEP",
+    "WPA_PSK",
+    "WPA2_PSK",
+    "WPA_WPA2_PSK",
+    "WPA2_ENTERPRISE",
+    "WPA3_PSK",
+    "WPA2_WPA3_PSK",
+    "WAPI_PSK",
+    "OWE",
+    "WPA3_ENT_192",
+    "WPA3_EXT_PSK",
+    "WPA3_EXT_PSK_MIXED_MODE",
+    "DPP",
+    "WPA3_ENTERPRISE",
+    "WPA2_WPA3_ENTERPRISE",
+    "WPA_ENTERPRISE",
+];
+
 /// ESP-IDF `wifi_auth_mode_t` names → raw values (spec §2.6).
 pub fn auth_mode_from_name(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "Open",
-        "WEP",
-        "WPA_PSK",
-        "WPA2_PSK",
-        "WPA_WPA2_PSK",
-        "WPA2_ENTERPRISE",
-        "WPA3_PSK",
-        "WPA2_WPA3_PSK",
-        "WAPI_PSK",
-        "OWE",
-        "WPA3_ENT_192",
-        "WPA3_EXT_PSK",
-        "WPA3_EXT_PSK_MIXED_MODE",
-        "DPP",
-        "WPA3_ENTERPRISE",
-        "WPA2_WPA3_ENTERPRISE",
-        "WPA_ENTERPRISE",
-    ];
-    NAMES
+    AUTH_MODE_NAMES
         .iter()
         .position(|n| n.eq_ignore_ascii_case(name))
         .map(|i| i as u32)
+}
+
+/// The ESP-IDF name of a raw `wifi_auth_mode_t`, if it has one.
+pub fn auth_mode_name(auth: u32) -> Option<&'static str> {
+    AUTH_MODE_NAMES.get(auth as usize).copied()
 }
 
 /// How one connect attempt ends, decided when it starts.

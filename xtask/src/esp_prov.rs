@@ -9,6 +9,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::status as run;
+
 /// Pinned packages: esp_prov itself, then what it imports.
 const ESP_PROV: &str = "esp-rainmaker-cli==1.14.1";
 const DEPS: [&str; 2] = ["protobuf==7.36.2", "cryptography==50.0.2"];
@@ -86,14 +88,4 @@ fn find_python() -> Result<String> {
         }
     }
     bail!("Python 3 is needed for the esp_prov interop tests: install python3 and python3-venv")
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let st = cmd
-        .status()
-        .with_context(|| format!("could not run {cmd:?}"))?;
-    if !st.success() {
-        bail!("{cmd:?} exited with {st}");
-    }
-    Ok(())
 }

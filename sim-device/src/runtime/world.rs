@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::wifi::{auth_mode_from_name, Ap, ApFault, DisconnectReason, WifiTiming, WifiWorld};
+use crate::wifi::{
+    auth_mode_from_name, auth_mode_name, Ap, ApFault, DisconnectReason, WifiTiming, WifiWorld,
+};
 
 /// The world shipped with the binary (used when `--world` is not given).
 pub const DEFAULT_WORLD: &str = include_str!("../../worlds/default.toml");
@@ -314,19 +316,7 @@ impl ApFile {
 }
 
 fn auth_name(auth: u32) -> String {
-    const NAMES: [&str; 8] = [
-        "Open",
-        "WEP",
-        "WPA_PSK",
-        "WPA2_PSK",
-        "WPA_WPA2_PSK",
-        "WPA2_ENTERPRISE",
-        "WPA3_PSK",
-        "WPA2_WPA3_PSK",
-    ];
-    NAMES
-        .get(auth as usize)
-        .map_or_else(|| auth.to_string(), |n| (*n).to_owned())
+    auth_mode_name(auth).map_or_else(|| auth.to_string(), str::to_owned)
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff` (or without separators).
