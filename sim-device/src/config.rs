@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::misbehave::Misbehaviours;
 use crate::wifi::WifiWorld;
 
 /// Which firmware family the device reproduces (spec §8.2).
@@ -189,6 +190,8 @@ pub struct DeviceConfig {
     pub force_provisioning: bool,
     /// The fake Wi-Fi world.
     pub wifi: WifiWorld,
+    /// Deliberate defects to reproduce (for testing conformance suites; empty = a correct device).
+    pub misbehave: Misbehaviours,
 }
 
 impl Default for DeviceConfig {
@@ -207,6 +210,7 @@ impl Default for DeviceConfig {
             stored_credentials: None,
             force_provisioning: false,
             wifi: WifiWorld::default(),
+            misbehave: Misbehaviours::new(),
         }
     }
 }

@@ -132,13 +132,16 @@ pub enum Reject {
     /// The custom endpoint's application handler failed.
     #[error("custom endpoint handler failed")]
     CustomHandlerFailed,
+    /// The firmware crashed on this request (misbehaviour `crash-on-missing-payload`): the device reboots.
+    #[error("device crashed")]
+    Crashed,
 }
 
 impl From<Reject> for EspErr {
     fn from(why: Reject) -> Self {
         match why {
             Reject::UnknownEndpoint => Self::NotFound,
-            Reject::ServiceStopped | Reject::Busy => Self::ServiceStopped,
+            Reject::ServiceStopped | Reject::Busy | Reject::Crashed => Self::ServiceStopped,
             Reject::Undecodable | Reject::SecVerMismatch | Reject::SchemeMismatch => {
                 Self::InvalidArg
             }

@@ -10,7 +10,8 @@
 //! - `protocomm`: endpoint registry and dispatch; `security/{sec0,sec1,sec2,srp}`;
 //! - `handlers/{config,scan,ctrl,ver,custom}`: the endpoints; `manager`: the state machine;
 //! - [`wifi`]: the fake radio; [`rng`]: injected randomness; `timer`: the timer table;
-//! - [`error`]: outcomes named after ESP-IDF's `esp_err_t`; [`event`]: what the driver is told.
+//! - [`error`]: outcomes named after ESP-IDF's `esp_err_t`; [`event`]: what the driver is told;
+//! - [`misbehave`]: deliberate defects for testing conformance suites (off by default).
 //!
 //! With the default `runtime` feature the crate also holds the process around the core: `runtime` (device
 //! task, world file, credential store, control channel) and `transport` (HTTP SoftAP, console), and the
@@ -26,6 +27,7 @@ pub mod error;
 pub mod event;
 mod handlers;
 pub mod manager;
+pub mod misbehave;
 pub mod protocomm;
 pub mod rng;
 #[cfg(feature = "runtime")]
@@ -44,6 +46,7 @@ pub use device::Device;
 pub use error::{EspErr, NoResponse, Reject};
 pub use event::{DeviceEvent, ProvEvent, WifiEvent};
 pub use manager::{ServiceState, StationState};
+pub use misbehave::{Misbehaviour, Misbehaviours};
 pub use protocomm::{Endpoint, EndpointKind, Reply};
 pub use rng::{DeviceRng, Draw, RecordedRng, SeededRng};
 pub use security::SecurityEvent;

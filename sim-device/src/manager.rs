@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Credentials, DeviceConfig, Profile};
 use crate::event::{DeviceEvent, ProvEvent, WifiEvent};
+use crate::misbehave::{Misbehaviour, Misbehaviours};
 use crate::timer::{Timer, Timers};
 use crate::wifi::{Ap, ApFault, ConnectFailure, ConnectOutcome, DisconnectReason, WifiWorld};
 
@@ -75,6 +76,7 @@ pub(crate) struct Manager {
     conn_attempts: u32,
     scan_max: u32,
     world: WifiWorld,
+    misbehave: Misbehaviours,
 
     service: ServiceState,
     station: StationState,
@@ -105,6 +107,7 @@ impl Manager {
             conn_attempts: cfg.wifi_conn_attempts,
             scan_max: cfg.scan_max_entries.max(1),
             world: cfg.wifi.clone(),
+            misbehave: cfg.misbehave.clone(),
             service: ServiceState::Idle,
             station: StationState::Connecting,
             fail_reason: ConnectFailure::AuthError,
@@ -229,7 +232,13 @@ impl Manager {
             }));
         self.sta_config = Some(creds);
         self.timers.set(Timer::ApplyDelay, now + self.apply_delay);
-        self.station = StationState::Connecting;
+        // Misbehaviour `stale-status-after-reset`: keep the failure CtrlReset/CtrlReprov left standing
+        // (nothing else can leave the station Disconnected here).
+        if !(self.misbehaves(Misbehaviour::StaleStatusAfterReset)
+            && self.station == StationState::Disconnected)
+        {
+            self.station = StationState::Connecting;
+        }
         self.service = ServiceState::CredRecv;
         Ok(())
     }
@@ -524,6 +533,11 @@ fn blank_ap() -> Ap {
 impl Manager {
     pub(crate) fn profile(&self) -> Profile {
         self.profile
+    }
+
+    /// Whether the deliberate defect `m` is on.
+    pub(crate) fn misbehaves(&self, m: Misbehaviour) -> bool {
+        self.misbehave.contains(&m)
     }
 
     pub(crate) fn world(&self) -> &WifiWorld {

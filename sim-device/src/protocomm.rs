@@ -12,6 +12,7 @@ use crate::error::{NoResponse, Reject};
 use crate::event::DeviceEvent;
 use crate::handlers::{self, HandlerReply};
 use crate::manager::Manager;
+use crate::misbehave::Misbehaviour;
 use crate::rng::DeviceRng;
 use crate::security::SecurityLayer;
 use crate::SessionId;
@@ -83,12 +84,14 @@ impl Protocomm {
         // A later registration under an existing name replaces nothing: the first one wins, as lookups do.
         let mut seen = std::collections::HashSet::new();
         endpoints.retain(|e| seen.insert(e.name.clone()));
+        let omit_patch = cfg.misbehave.contains(&Misbehaviour::MissingSecPatchVer);
         let version =
-            handlers::ver::version_json(cfg.profile, &cfg.security, &cfg.app_info).into_bytes();
+            handlers::ver::version_json(cfg.profile, &cfg.security, &cfg.app_info, omit_patch)
+                .into_bytes();
         Self {
             endpoints,
             version,
-            security: SecurityLayer::new(cfg.security.clone(), cfg.profile),
+            security: SecurityLayer::new(cfg.security.clone(), cfg.profile, &cfg.misbehave),
         }
     }
 

@@ -62,6 +62,7 @@ impl Client {
             world: world.expect("default world"),
             store: None,
             seed: None,
+            rng: None,
         })
         .expect("device task");
         let (io, server) = tokio::io::duplex(1 << 16);

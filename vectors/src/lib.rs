@@ -81,3 +81,81 @@ pub fn replay_dir(dir: &Path) -> Result<Vec<ScenarioReport>, VectorError> {
         .map(|path| replay_file(path))
         .collect()
 }
+
+/// Every scenario of `vectors/esp-idf/`, compiled in (name, JSON), so tools work from any directory.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "bad_inputs_sec0",
+        include_str!("../esp-idf/bad_inputs_sec0.json"),
+    ),
+    (
+        "bad_inputs_sec1",
+        include_str!("../esp-idf/bad_inputs_sec1.json"),
+    ),
+    (
+        "bad_inputs_sec2",
+        include_str!("../esp-idf/bad_inputs_sec2.json"),
+    ),
+    ("ctrl_reprov", include_str!("../esp-idf/ctrl_reprov.json")),
+    (
+        "ctrl_reprov_with_auto_stop",
+        include_str!("../esp-idf/ctrl_reprov_with_auto_stop.json"),
+    ),
+    (
+        "custom_data_echo",
+        include_str!("../esp-idf/custom_data_echo.json"),
+    ),
+    (
+        "sec0_full_flow",
+        include_str!("../esp-idf/sec0_full_flow.json"),
+    ),
+    (
+        "sec1_full_flow",
+        include_str!("../esp-idf/sec1_full_flow.json"),
+    ),
+    ("sec1_no_pop", include_str!("../esp-idf/sec1_no_pop.json")),
+    (
+        "sec1_no_pop_device_client_sends_pop",
+        include_str!("../esp-idf/sec1_no_pop_device_client_sends_pop.json"),
+    ),
+    (
+        "sec1_wrong_pop",
+        include_str!("../esp-idf/sec1_wrong_pop.json"),
+    ),
+    (
+        "sec2_full_flow",
+        include_str!("../esp-idf/sec2_full_flow.json"),
+    ),
+    (
+        "sec2_short_device_pubkey",
+        include_str!("../esp-idf/sec2_short_device_pubkey.json"),
+    ),
+    (
+        "sec2_wrong_password",
+        include_str!("../esp-idf/sec2_wrong_password.json"),
+    ),
+    (
+        "wifi_auth_error_then_reset",
+        include_str!("../esp-idf/wifi_auth_error_then_reset.json"),
+    ),
+    (
+        "wifi_conn_attempts",
+        include_str!("../esp-idf/wifi_conn_attempts.json"),
+    ),
+    (
+        "wifi_connected_bssid_zero_byte",
+        include_str!("../esp-idf/wifi_connected_bssid_zero_byte.json"),
+    ),
+    (
+        "wifi_network_not_found",
+        include_str!("../esp-idf/wifi_network_not_found.json"),
+    ),
+];
+
+/// Parses the [`EMBEDDED`] scenarios.
+pub fn embedded() -> Result<Vec<Scenario>, VectorError> {
+    EMBEDDED
+        .iter()
+        .map(|(name, json)| Scenario::parse(&format!("vectors/esp-idf/{name}.json"), json))
+        .collect()
+}

@@ -181,3 +181,19 @@ fn missing_recorded_randomness_fails() {
         describe(&report)
     );
 }
+
+#[test]
+fn embedded_set_is_the_directory() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("esp-idf");
+    let files = vectors::scenario_files(&dir).expect("vector dir");
+    assert_eq!(
+        files.len(),
+        vectors::EMBEDDED.len(),
+        "a vector file is not compiled in"
+    );
+    for (name, json) in vectors::EMBEDDED {
+        let on_disk = std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("file");
+        assert_eq!(&on_disk, json, "{name}");
+    }
+    assert_eq!(vectors::embedded().expect("parse").len(), files.len());
+}

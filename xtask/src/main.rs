@@ -2,7 +2,8 @@
 //!
 //! Tasks: `test` (the README's test command: format check, clippy, every test), `codegen [--check]`
 //! (regenerate the committed prost code), `replay <DIR>` (replay golden vectors), `bench` (handshake
-//! throughput of the core), `esp-prov-setup` / `esp-prov ARGS` (Espressif's client in a venv).
+//! throughput of the core), `esp-prov-setup` / `esp-prov ARGS` (Espressif's client in a venv),
+//! `conformance [ARGS]` (the README's main job: the conformance suite, reports under `reports/`).
 
 mod esp_prov;
 mod tidy;
@@ -25,6 +26,10 @@ Tasks:
   esp-prov ARGS...   run esp_prov with its own arguments, e.g.
                      cargo xtask esp-prov --transport softap --service_name 127.0.0.1:8080 --sec_ver 1 \
                        --pop abcd1234 --ssid myssid --passphrase mypassword
+  conformance [ARGS] the conformance suite, against the embedded simulator by default: every
+                     transport x security, golden replay, reports under reports/ (ARGS: see
+                     `cargo xtask conformance --help`; e.g. --dut, --device-file, --profile,
+                     --transport, --security, --filter, --report-dir; `self-check`, `list`)
   help               this text
 ";
 
@@ -75,12 +80,26 @@ fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         Some("esp-prov") => esp_prov::run_esp_prov(&root, &args[1..]),
-        Some("conformance") => bail!(
-            "the conformance suite is not built yet (issue #4, see the README's Status table); \
-             today `cargo xtask test` runs the golden-vector replay and every other test"
-        ),
+        Some("conformance") => conformance(&args[1..]),
         Some(other) => bail!("unknown task `{other}`\n\n{HELP}"),
     }
+}
+
+/// Builds the suite (the simulator is embedded in it), then runs it and reports the wall time.
+fn conformance(args: &[String]) -> Result<()> {
+    step("build the conformance suite and simulator", || {
+        cargo(&["build", "-q", "-p", "conformance", "-p", "sim-device"])
+    })?;
+    let start = Instant::now();
+    let mut cmd = Command::new(cargo_bin());
+    cmd.args(["run", "-q", "-p", "conformance", "--"])
+        .args(args);
+    let result = status(&mut cmd);
+    eprintln!(
+        "xtask conformance: wall time {:.1} s after the build",
+        start.elapsed().as_secs_f64()
+    );
+    result.context("the conformance run failed (see the failures above and the reports)")
 }
 
 fn test() -> Result<()> {

@@ -17,7 +17,9 @@ use sim_device::runtime::world::{parse_mac, WorldFile, DEFAULT_WORLD};
 use sim_device::runtime::{self, SimOptions};
 use sim_device::security::srp;
 use sim_device::transport;
-use sim_device::{Credentials, CustomEndpoint, DeviceConfig, Profile, Sec2Patch, Secret, Security};
+use sim_device::{
+    Credentials, CustomEndpoint, DeviceConfig, Misbehaviour, Profile, Sec2Patch, Secret, Security,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Transport {
@@ -129,6 +131,20 @@ struct Args {
     /// Stress the credential store: rewrite credentials in --state-dir forever (crash-safety tests).
     #[arg(long, hide = true, requires = "state_dir")]
     debug_store_writes: bool,
+    /// Reproduce a known firmware defect NAME (repeatable; names: --list-misbehaviours). For testing
+    /// conformance suites; never use otherwise.
+    #[arg(long, value_name = "NAME", value_parser = parse_misbehaviour)]
+    misbehave: Vec<Misbehaviour>,
+    /// Print every --misbehave NAME with what it does, then exit.
+    #[arg(long)]
+    list_misbehaviours: bool,
+}
+
+fn parse_misbehaviour(name: &str) -> Result<Misbehaviour, String> {
+    Misbehaviour::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Misbehaviour::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown misbehaviour; valid names: {}", names.join(", "))
+    })
 }
 
 const AFTER_HELP: &str = "\
@@ -145,6 +161,12 @@ Control channel (default http://127.0.0.1:8081):
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.list_misbehaviours {
+        for m in Misbehaviour::ALL {
+            println!("{:<26}{}", m.name(), m.description());
+        }
+        return ExitCode::SUCCESS;
+    }
     init_logging(args.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -266,13 +288,22 @@ async fn run(args: Args) -> Result<()> {
         } else {
             vec![CustomEndpoint::echo(&args.custom_endpoint)]
         },
+        misbehave: args.misbehave.iter().copied().collect(),
         ..DeviceConfig::default()
     };
+    for m in &device.misbehave {
+        eprintln!(
+            "WARNING: MISBEHAVING ON PURPOSE (--misbehave {m}): {}. For testing conformance suites; \
+             never use otherwise.",
+            m.description()
+        );
+    }
     let handle = runtime::spawn(SimOptions {
         device,
         world,
         store,
         seed,
+        rng: None,
     })
     .map_err(anyhow::Error::msg)?;
 

@@ -14,6 +14,7 @@ use super::HandlerReply;
 use crate::config::{Credentials, Profile};
 use crate::error::{NoResponse, Reject};
 use crate::manager::{Manager, StatusView};
+use crate::misbehave::Misbehaviour;
 use crate::wifi::ConnectFailure;
 
 pub(crate) fn handle(
@@ -25,8 +26,9 @@ pub(crate) fn handle(
     let payload = match req.msg {
         0 => Payload::RespGetStatus(get_status(mgr, now)),
         2 => {
+            let missing = req.payload.is_none();
             let Some(Payload::CmdSetConfig(cmd)) = req.payload else {
-                return Err(Reject::PayloadMismatch.into());
+                return Err(super::bad_payload(mgr, missing));
             };
             Payload::RespSetConfig(RespSetConfig {
                 status: set_config(mgr, cmd),
@@ -55,6 +57,7 @@ pub(crate) fn handle(
 }
 
 fn get_status(mgr: &mut Manager, now: Instant) -> RespGetStatus {
+    let swap = mgr.misbehaves(Misbehaviour::WrongFailureReason);
     let (sta_state, state) = match mgr.get_status(now) {
         StatusView::Connecting => (1, None),
         StatusView::AttemptFailed { remaining } => (
@@ -64,9 +67,9 @@ fn get_status(mgr: &mut Manager, now: Instant) -> RespGetStatus {
             })),
         ),
         StatusView::Failed(f) => {
-            let reason = match f {
-                ConnectFailure::AuthError => 0,
-                ConnectFailure::NetworkNotFound => 1,
+            let reason = match (f, swap) {
+                (ConnectFailure::AuthError, false) | (ConnectFailure::NetworkNotFound, true) => 0,
+                (ConnectFailure::NetworkNotFound, false) | (ConnectFailure::AuthError, true) => 1,
             };
             (3, Some(resp_get_status::State::FailReason(reason)))
         }
@@ -90,10 +93,9 @@ fn get_status(mgr: &mut Manager, now: Instant) -> RespGetStatus {
 
 /// Validation answers InvalidArgument, never a transport error (spec §5.1).
 fn set_config(mgr: &mut Manager, cmd: proto::wifi_prov::CmdSetConfig) -> i32 {
-    if !(cmd.bssid.is_empty() || cmd.bssid.len() == 6)
-        || cmd.ssid.len() > 32
-        || cmd.passphrase.len() > 63
-    {
+    let lengths_ok = (cmd.ssid.len() <= 32 && cmd.passphrase.len() <= 63)
+        || mgr.misbehaves(Misbehaviour::NoSsidLengthCheck);
+    if !(cmd.bssid.is_empty() || cmd.bssid.len() == 6) || !lengths_ok {
         return Status::InvalidArgument as i32;
     }
     mgr.set_pending(Credentials {

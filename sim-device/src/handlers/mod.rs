@@ -9,6 +9,11 @@ pub(crate) mod custom;
 pub(crate) mod scan;
 pub(crate) mod ver;
 
+use crate::error::{NoResponse, Reject};
+use crate::event::DeviceEvent;
+use crate::manager::Manager;
+use crate::misbehave::Misbehaviour;
+
 /// A handler's answer.
 #[derive(Debug)]
 pub(crate) enum HandlerReply {
@@ -16,4 +21,15 @@ pub(crate) enum HandlerReply {
     Ready(Vec<u8>),
     /// The response comes later (blocking scan).
     Deferred,
+}
+
+/// A command whose payload oneof is missing (`missing`) or of another command: `ESP_FAIL`. Under the
+/// misbehaviour `crash-on-missing-payload` a missing one crashes the device instead (older firmware
+/// dereferenced NULL); the driver sees [`DeviceEvent::Crashed`] and reboots.
+pub(crate) fn bad_payload(mgr: &mut Manager, missing: bool) -> NoResponse {
+    if missing && mgr.misbehaves(Misbehaviour::CrashOnMissingPayload) {
+        mgr.push_event(DeviceEvent::Crashed);
+        return Reject::Crashed.into();
+    }
+    Reject::PayloadMismatch.into()
 }

@@ -14,6 +14,7 @@ use super::HandlerReply;
 use crate::config::Profile;
 use crate::error::{NoResponse, Reject};
 use crate::manager::Manager;
+use crate::misbehave::Misbehaviour;
 
 pub(crate) fn handle(
     mgr: &mut Manager,
@@ -23,8 +24,9 @@ pub(crate) fn handle(
     let req = WiFiScanPayload::decode(req).map_err(|_| Reject::Undecodable)?;
     match req.msg {
         0 => {
+            let missing = req.payload.is_none();
             let Some(Payload::CmdScanStart(cmd)) = req.payload else {
-                return Err(Reject::PayloadMismatch.into());
+                return Err(super::bad_payload(mgr, missing));
             };
             if mgr.scan_start(now, cmd.blocking, cmd.group_channels) {
                 return Ok(HandlerReply::Deferred);
@@ -40,18 +42,22 @@ pub(crate) fn handle(
             Ok(HandlerReply::Ready(encode(3, 0, payload)))
         }
         4 => {
+            let missing = req.payload.is_none();
             let Some(Payload::CmdScanResult(cmd)) = req.payload else {
-                return Err(Reject::PayloadMismatch.into());
+                return Err(super::bad_payload(mgr, missing));
             };
             let max = mgr.scan_max();
             if cmd.start_index >= max || cmd.count > max - cmd.start_index {
                 return Err(Reject::ScanIndexOutOfRange.into());
             }
+            // Misbehaviour `scan-overrun`: past the end, the last entry is read again (unchecked index).
+            let overrun = mgr.misbehaves(Misbehaviour::ScanOverrun);
             let results = mgr.scan_results();
             let mut status = 0;
             let mut entries = Vec::new();
             for i in cmd.start_index..cmd.start_index + cmd.count {
-                let Some(ap) = results.get(i as usize) else {
+                let fill = || results.last().filter(|_| overrun);
+                let Some(ap) = results.get(i as usize).or_else(fill) else {
                     status = Status::InternalError as i32;
                     break;
                 };

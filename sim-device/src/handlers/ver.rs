@@ -5,8 +5,14 @@
 
 use crate::config::{AppInfo, Profile, Sec2Patch, Security};
 
-/// Build the `proto-ver` response for a configuration.
-pub(crate) fn version_json(profile: Profile, security: &Security, app_info: &[AppInfo]) -> String {
+/// Build the `proto-ver` response for a configuration. `omit_patch` is the misbehaviour
+/// `missing-sec-patch-ver`: no `sec_patch_ver` key, whatever the scheme.
+pub(crate) fn version_json(
+    profile: Profile,
+    security: &Security,
+    app_info: &[AppInfo],
+    omit_patch: bool,
+) -> String {
     let mut caps: Vec<&str> = Vec::new();
     match security {
         Security::Sec0 => caps.push("no_sec"),
@@ -29,7 +35,8 @@ pub(crate) fn version_json(profile: Profile, security: &Security, app_info: &[Ap
             ..
         } => Some(1),
         _ => Some(0),
-    };
+    }
+    .filter(|_| !omit_patch);
 
     let mut members: Vec<(String, String)> = app_info
         .iter()
@@ -115,7 +122,7 @@ mod tests {
             patch: Sec2Patch::V1,
         };
         assert_eq!(
-            version_json(Profile::EspIdf55, &sec, &[]),
+            version_json(Profile::EspIdf55, &sec, &[], false),
             "{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t2,\n\t\t\"sec_patch_ver\":\t1,\n\t\t\"cap\":\t[\"wifi_scan\"]\n\t}\n}"
         );
     }
@@ -127,16 +134,21 @@ mod tests {
             verifier: Secret(vec![]),
             patch: Sec2Patch::V0,
         };
-        let j = version_json(Profile::EspIdf55, &sec, &[]);
+        let j = version_json(Profile::EspIdf55, &sec, &[], false);
         assert_eq!(j, "{\n\t\"prov\":\t{\n\t\t\"ver\":\t\"v1.1\",\n\t\t\"sec_ver\":\t2,\n\t\t\"cap\":\t[\"wifi_scan\"]\n\t}\n}");
     }
 
     #[test]
     fn capabilities_per_profile() {
-        let j = version_json(Profile::NetworkProv12, &Security::Sec1 { pop: None }, &[]);
+        let j = version_json(
+            Profile::NetworkProv12,
+            &Security::Sec1 { pop: None },
+            &[],
+            false,
+        );
         assert!(j.contains("\"ver\":\t\"netprov-v1.2\""));
         assert!(j.contains("[\"no_pop\", \"wifi_prov\", \"wifi_scan\"]"));
-        let j = version_json(Profile::EspIdf55, &Security::Sec0, &[]);
+        let j = version_json(Profile::EspIdf55, &Security::Sec0, &[], false);
         assert!(j.contains("[\"no_sec\", \"wifi_scan\"]"));
         let j = version_json(
             Profile::EspIdf55,
@@ -144,6 +156,7 @@ mod tests {
                 pop: Some(Secret(vec![])),
             },
             &[],
+            false,
         );
         assert!(
             j.contains("[\"wifi_scan\"]"),
@@ -158,7 +171,7 @@ mod tests {
             version: "1.345".into(),
             capabilities: vec!["cloud".into(), "local_ctrl".into()],
         };
-        let j = version_json(Profile::EspIdf55, &Security::Sec0, &[app]);
+        let j = version_json(Profile::EspIdf55, &Security::Sec0, &[app], false);
         assert!(j.starts_with(
             "{\n\t\"my_app\":\t{\n\t\t\"ver\":\t\"1.345\",\n\t\t\"cap\":\t[\"cloud\", \"local_ctrl\"]\n\t},\n\t\"prov\":\t{"
         ));

@@ -1,11 +1,13 @@
-//! The device task: owns one [`Device`], feeds it requests, wall-clock time and OS randomness, persists
-//! credentials, keeps the event history, and reboots on request.
+//! The device task: owns one [`Device`], feeds it requests, wall-clock time and randomness (OS, seeded, or
+//! injected per boot through [`RngFactory`]), persists credentials, keeps the event history, and reboots on
+//! request or when the device reports [`DeviceEvent::Crashed`].
 //!
 //! Transports talk to it through a cloneable [`DeviceHandle`] (mini-redis's shape: one task owns the state,
 //! everyone else sends commands over a channel). Every request carries the boot number it was made under,
 //! so nothing from before a reboot reaches the new device: a rebooted chip forgets its sessions.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
@@ -14,9 +16,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::DeviceConfig;
 use crate::device::Device;
-use crate::error::NoResponse;
+use crate::error::{NoResponse, Reject};
 use crate::event::DeviceEvent;
 use crate::manager::{ServiceState, StationState};
+use crate::misbehave::Misbehaviours;
 use crate::protocomm::Reply;
 use crate::rng::{DeviceRng, Draw, SeededRng};
 use crate::runtime::events::{self, EventRecord};
@@ -28,6 +31,11 @@ use crate::SessionId;
 /// How many events the history keeps (oldest dropped first).
 const HISTORY: usize = 10_000;
 
+/// Makes the device RNG for boot number `boot` (0 first). Lets a harness inject exactly the values a golden
+/// vector recorded (e.g. a [`RecordedRng`](crate::RecordedRng) per boot) while requests go through a real
+/// transport.
+pub type RngFactory = Arc<dyn Fn(u64) -> Box<dyn DeviceRng> + Send + Sync>;
+
 /// Everything the device task needs.
 pub struct SimOptions {
     /// Device configuration (its `wifi` and `stored_credentials` are replaced by `world` and `store`).
@@ -38,6 +46,9 @@ pub struct SimOptions {
     pub store: Option<CredentialStore>,
     /// A seed for reproducible runs (keys, nonces, cookies); `None` uses OS randomness.
     pub seed: Option<Vec<u8>>,
+    /// The device RNG of each boot, instead of `seed`/OS randomness. Session cookies are not drawn from it:
+    /// they still come from `seed` (or the OS), so the device's draws are exactly the protocol's.
+    pub rng: Option<RngFactory>,
 }
 
 /// What transports watch: whether to serve, and under which boot.
@@ -131,9 +142,16 @@ enum Command {
 pub struct DeviceHandle {
     tx: mpsc::Sender<Command>,
     status: watch::Receiver<Status>,
+    misbehave: Arc<Misbehaviours>,
 }
 
 impl DeviceHandle {
+    /// The deliberate defects the device was configured with; transports apply their own
+    /// (`ignore-session-cookie`, `empty-body-processed`).
+    pub fn misbehaviours(&self) -> &Misbehaviours {
+        &self.misbehave
+    }
+
     /// The current status, and a way to wait for changes.
     pub fn status(&self) -> watch::Receiver<Status> {
         self.status.clone()
@@ -198,13 +216,18 @@ impl DeviceHandle {
 /// Boot the device and start its task on the current tokio runtime.
 pub fn spawn(opts: SimOptions) -> Result<DeviceHandle, String> {
     let (tx, rx) = mpsc::channel(64);
+    let misbehave = Arc::new(opts.device.misbehave.clone());
     let mut driver = Driver::boot(opts)?;
     let (status_tx, status) = watch::channel(driver.status());
     driver.drain();
     let _ = status_tx.send(driver.status());
     driver.status_tx = Some(status_tx);
     tokio::spawn(driver.run(rx));
-    Ok(DeviceHandle { tx, status })
+    Ok(DeviceHandle {
+        tx,
+        status,
+        misbehave,
+    })
 }
 
 struct OsRng;
@@ -222,6 +245,7 @@ struct Driver {
     store: Option<CredentialStore>,
     memory_creds: Option<crate::config::Credentials>,
     seed: Option<Vec<u8>>,
+    rng: Option<RngFactory>,
     device: Device,
     boot: u64,
     started: Instant,
@@ -245,6 +269,7 @@ impl Driver {
             store: opts.store,
             memory_creds: stored.clone(),
             seed: opts.seed,
+            rng: opts.rng,
             boot: 0,
             started: Instant::now(),
             seq: 0,
@@ -260,13 +285,14 @@ impl Driver {
         let mut cfg = self.config.clone();
         cfg.wifi = self.world.wifi.clone();
         cfg.stored_credentials = stored;
-        let rng: Box<dyn DeviceRng> = match &self.seed {
-            Some(seed) => {
+        let rng: Box<dyn DeviceRng> = match (&self.rng, &self.seed) {
+            (Some(factory), _) => factory(self.boot),
+            (None, Some(seed)) => {
                 let mut s = seed.clone();
                 s.extend_from_slice(&self.boot.to_be_bytes());
                 Box::new(SeededRng::new(&s))
             }
-            None => Box::new(OsRng),
+            (None, None) => Box::new(OsRng),
         };
         tracing::info!(
             boot = self.boot,
@@ -353,6 +379,11 @@ impl Driver {
                         tracing::debug!(%endpoint, session, "reply deferred");
                         self.pending = Some(reply);
                     }
+                    // The device crashed under the request: to the client it rebooted (drain() reboots).
+                    Err(e) if e.why == Reject::Crashed => {
+                        tracing::warn!(%endpoint, session, "device crashed on this request");
+                        let _ = reply.send(Err(RequestError::Rebooted));
+                    }
                     Err(e) => {
                         tracing::warn!(%endpoint, session, error = %e, "request failed: no response");
                         let _ = reply.send(Err(RequestError::Rejected(e)));
@@ -416,6 +447,13 @@ impl Driver {
                         }
                     }
                     self.memory_creds = None;
+                }
+                DeviceEvent::Crashed => {
+                    // A crash is a power cycle: sessions lost, credentials kept. Later events come from
+                    // the new boot.
+                    if let Err(err) = self.reboot() {
+                        tracing::error!(error = %err, "reboot after crash failed");
+                    }
                 }
                 _ => {}
             }

@@ -97,6 +97,7 @@ pub fn describe(e: &DeviceEvent) -> Value {
         }
         DeviceEvent::EraseCredentials => json!({"kind": "store", "event": "CREDENTIALS_ERASED"}),
         DeviceEvent::TransportStop => json!({"kind": "transport", "event": "TRANSPORT_STOP"}),
+        DeviceEvent::Crashed => json!({"kind": "system", "event": "CRASH"}),
     }
 }
 

@@ -16,4 +16,4 @@ pub mod events;
 pub mod store;
 pub mod world;
 
-pub use driver::{spawn, ControlOp, DeviceHandle, RequestError, SimOptions, Status};
+pub use driver::{spawn, ControlOp, DeviceHandle, RequestError, RngFactory, SimOptions, Status};

@@ -11,10 +11,11 @@ pub(crate) mod sec2;
 pub mod srp;
 
 use prost::Message;
-use proto::protocomm::{session_data, SessionData};
+use proto::protocomm::{session_data, Sec1MsgType, Sec2MsgType, SessionData};
 
 use crate::config::{Profile, Security};
 use crate::error::{NoResponse, Reject};
+use crate::misbehave::{Misbehaviour, Misbehaviours};
 use crate::rng::DeviceRng;
 use crate::SessionId;
 
@@ -34,25 +35,54 @@ enum State {
     Sec2(sec2::Sec2State),
 }
 
+impl State {
+    fn established(&self) -> bool {
+        matches!(
+            self,
+            Self::Sec1(sec1::Sec1State::Established(_))
+                | Self::Sec2(sec2::Sec2State::Established(_))
+        )
+    }
+}
+
 struct Session {
     id: SessionId,
     state: State,
+    /// Misbehaviour `cmd1-replay-accepted`: the Response1 that established the session, sent again.
+    response1: Option<Vec<u8>>,
 }
 
 /// The configured scheme plus its (single) session.
 pub(crate) struct SecurityLayer {
     scheme: Security,
     sec1: sec1::Sec1Options,
+    sec2: sec2::Sec2Options,
+    /// Misbehaviours handled at this layer: `ignore-sec-ver`, `cmd1-replay-accepted`,
+    /// `answer-before-handshake`.
+    ignore_sec_ver: bool,
+    cmd1_replay: bool,
+    plaintext_before_handshake: bool,
     session: Option<Session>,
 }
 
 impl SecurityLayer {
-    pub(crate) fn new(scheme: Security, profile: Profile) -> Self {
+    pub(crate) fn new(scheme: Security, profile: Profile, misbehave: &Misbehaviours) -> Self {
+        let on = |m| misbehave.contains(&m);
         Self {
             scheme,
             sec1: sec1::Sec1Options {
                 retry_keeps_counter: profile.sec1_retry_keeps_counter(),
+                accept_wrong_pop: on(Misbehaviour::AcceptWrongPop),
+                ctr_restart_per_message: on(Misbehaviour::CtrRestartPerMessage),
             },
+            sec2: sec2::Sec2Options {
+                nonce_reuse: on(Misbehaviour::GcmNonceReuse),
+                accept_short_a: on(Misbehaviour::AcceptShortSrpA),
+                accept_zero_a: on(Misbehaviour::AcceptZeroSrpA),
+            },
+            ignore_sec_ver: on(Misbehaviour::IgnoreSecVer),
+            cmd1_replay: on(Misbehaviour::Cmd1ReplayAccepted),
+            plaintext_before_handshake: on(Misbehaviour::AnswerBeforeHandshake),
             session: None,
         }
     }
@@ -69,7 +99,11 @@ impl SecurityLayer {
             Security::Sec1 { .. } => State::Sec1(sec1::Sec1State::AwaitCmd0),
             Security::Sec2 { .. } => State::Sec2(sec2::Sec2State::AwaitCmd0),
         };
-        self.session = Some(Session { id, state });
+        self.session = Some(Session {
+            id,
+            state,
+            response1: None,
+        });
     }
 
     /// `close_transport_session`: only the open session can be closed; its keys are dropped (zeroized).
@@ -93,17 +127,22 @@ impl SecurityLayer {
         events: &mut Vec<SecurityEvent>,
     ) -> Result<Vec<u8>, NoResponse> {
         if let Security::Sec0 = self.scheme {
-            return sec0::handshake(request);
+            return sec0::handshake(request, !self.ignore_sec_ver);
         }
         let req = SessionData::decode(request).map_err(|_| Reject::Undecodable)?;
-        if req.sec_ver != self.scheme.version() as i32 {
+        if req.sec_ver != self.scheme.version() as i32 && !self.ignore_sec_ver {
             return Err(Reject::SecVerMismatch.into());
         }
         let session = match &mut self.session {
             Some(s) if s.id == id => s,
             _ => return Err(Reject::SessionMismatch.into()),
         };
-        match (&self.scheme, &mut session.state, req.proto) {
+        if self.cmd1_replay && session.state.established() && is_command1(&req.proto) {
+            if let Some(r1) = &session.response1 {
+                return Ok(r1.clone());
+            }
+        }
+        let result = match (&self.scheme, &mut session.state, req.proto) {
             (Security::Sec1 { pop }, State::Sec1(st), Some(session_data::Proto::Sec1(p))) => {
                 let pop = pop.as_ref().map(|p| p.0.as_slice());
                 sec1::handshake(st, p, pop, self.sec1, rng, events)
@@ -121,27 +160,45 @@ impl SecurityLayer {
                     salt,
                     verifier: &verifier.0,
                     patch: *patch,
+                    opts: self.sec2,
                 };
                 sec2::handshake(st, p, &params, rng, events)
             }
             _ => Err(Reject::SchemeMismatch.into()),
+        };
+        if let (true, Ok(r1)) = (self.cmd1_replay && session.state.established(), &result) {
+            session.response1 = Some(r1.clone());
         }
+        result
     }
 
     fn established(&mut self, id: SessionId) -> Result<&mut State, NoResponse> {
         match &mut self.session {
-            Some(s) if s.id == id => match &s.state {
-                State::Sec1(sec1::Sec1State::Established(_))
-                | State::Sec2(sec2::Sec2State::Established(_)) => Ok(&mut s.state),
-                _ => Err(Reject::NotEstablished.into()),
-            },
+            Some(s) if s.id == id => {
+                if s.state.established() {
+                    Ok(&mut s.state)
+                } else {
+                    Err(Reject::NotEstablished.into())
+                }
+            }
             _ => Err(Reject::SessionMismatch.into()),
         }
     }
 
+    /// Whether data on session `id` passes in plaintext: always with Security 0; with Security 1/2 only
+    /// under the misbehaviour `answer-before-handshake`, while `id` is open but not established.
+    fn plaintext(&self, id: SessionId) -> bool {
+        !self.encrypts()
+            || (self.plaintext_before_handshake
+                && self
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.id == id && !s.state.established()))
+    }
+
     /// Decrypt a data-endpoint request (identity for Security 0).
     pub(crate) fn decrypt(&mut self, id: SessionId, data: &[u8]) -> Result<Vec<u8>, NoResponse> {
-        if !self.encrypts() {
+        if self.plaintext(id) {
             return Ok(data.to_vec());
         }
         match self.established(id)? {
@@ -153,7 +210,7 @@ impl SecurityLayer {
 
     /// Encrypt a data-endpoint response (identity for Security 0).
     pub(crate) fn encrypt(&mut self, id: SessionId, data: &[u8]) -> Result<Vec<u8>, NoResponse> {
-        if !self.encrypts() {
+        if self.plaintext(id) {
             return Ok(data.to_vec());
         }
         match self.established(id)? {
@@ -161,5 +218,14 @@ impl SecurityLayer {
             State::Sec2(sec2::Sec2State::Established(s)) => s.encrypt(data),
             _ => Err(Reject::NotEstablished.into()),
         }
+    }
+}
+
+/// Whether a handshake message is Command1 of either scheme.
+fn is_command1(proto: &Option<session_data::Proto>) -> bool {
+    match proto {
+        Some(session_data::Proto::Sec1(p)) => p.msg == Sec1MsgType::SessionCommand1 as i32,
+        Some(session_data::Proto::Sec2(p)) => p.msg == Sec2MsgType::S2SessionCommand1 as i32,
+        _ => false,
     }
 }

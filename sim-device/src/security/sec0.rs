@@ -10,10 +10,10 @@ use proto::protocomm::{
 
 use crate::error::{NoResponse, Reject};
 
-/// Answer a `prov-session` request.
-pub(crate) fn handshake(request: &[u8]) -> Result<Vec<u8>, NoResponse> {
+/// Answer a `prov-session` request. `check_sec_ver` is off only for the misbehaviour `ignore-sec-ver`.
+pub(crate) fn handshake(request: &[u8], check_sec_ver: bool) -> Result<Vec<u8>, NoResponse> {
     let req = SessionData::decode(request).map_err(|_| Reject::Undecodable)?;
-    if req.sec_ver != 0 {
+    if check_sec_ver && req.sec_ver != 0 {
         return Err(Reject::SecVerMismatch.into());
     }
     let resp = SessionData {

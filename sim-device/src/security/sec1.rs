@@ -3,7 +3,8 @@
 //!
 //! States are types (rustls): [`Sec1State::AwaitCmd0`] → [`Sec1State::AwaitCmd1`] →
 //! [`Sec1State::Established`]. Reaching `Established` requires a [`PopVerified`] token that only the
-//! constant-time verifier check below can create, so accepting a wrong PoP does not compile.
+//! constant-time verifier check below can create, so accepting a wrong PoP does not compile (the one
+//! opening is the explicit misbehaviour flag `accept-wrong-pop`, honoured inside that same check).
 //!
 //! ESP-IDF quirks reproduced on purpose: a wrong PoP leaves the session waiting for Command1, and with the
 //! ESP-IDF ≤ 5.5 profile the failed attempt has already advanced the CTR counter by 32 bytes.
@@ -51,11 +52,17 @@ pub(crate) struct PopVerified(());
 /// An established session: the keystream continues at byte 64.
 pub(crate) struct Established {
     stream: Aes256Ctr,
+    /// Misbehaviour `ctr-restart-per-message`: key and IV to rebuild the stream for every message.
+    restart: Option<(Zeroizing<[u8; 32]>, [u8; 16])>,
 }
 
 impl Established {
-    fn new(_proof: PopVerified, stream: Aes256Ctr) -> Self {
-        Self { stream }
+    fn new(
+        _proof: PopVerified,
+        stream: Aes256Ctr,
+        restart: Option<(Zeroizing<[u8; 32]>, [u8; 16])>,
+    ) -> Self {
+        Self { stream, restart }
     }
 
     /// Decrypt a request (consumes `len` keystream bytes).
@@ -73,6 +80,9 @@ impl Established {
             // On a chip the output buffer is malloc(0) == NULL: no response, keystream untouched.
             return Err(Reject::EmptyPayload.into());
         }
+        if let Some((key, iv)) = &self.restart {
+            self.stream = Aes256Ctr::new(key.as_ref().into(), iv.into());
+        }
         let mut out = data.to_vec();
         self.stream.apply_keystream(&mut out);
         Ok(out)
@@ -80,10 +90,14 @@ impl Established {
 }
 
 /// Options that change Security 1 behaviour.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Sec1Options {
     /// ESP-IDF ≤ 5.5: a failed Command1 leaves the counter advanced; else the stream restarts each time.
     pub(crate) retry_keeps_counter: bool,
+    /// Misbehaviour `accept-wrong-pop`.
+    pub(crate) accept_wrong_pop: bool,
+    /// Misbehaviour `ctr-restart-per-message`.
+    pub(crate) ctr_restart_per_message: bool,
 }
 
 fn fail(why: Reject, events: &mut Vec<SecurityEvent>, event: Option<SecurityEvent>) -> NoResponse {
@@ -202,7 +216,7 @@ fn command1(
         pending.stream =
             Aes256Ctr::new(pending.key.as_ref().into(), (&pending.device_random).into());
     }
-    let Some(proof) = verify(&mut pending, verifier) else {
+    let Some(proof) = verify(&mut pending, verifier, opts.accept_wrong_pop) else {
         *state = Sec1State::AwaitCmd1(pending);
         return Err(fail(
             Reject::PopMismatch,
@@ -212,7 +226,10 @@ fn command1(
     };
     let mut device_verify = pending.client_pubkey;
     pending.stream.apply_keystream(&mut device_verify);
-    *state = Sec1State::Established(Box::new(Established::new(proof, pending.stream)));
+    let restart = opts
+        .ctr_restart_per_message
+        .then(|| (pending.key.clone(), pending.device_random));
+    *state = Sec1State::Established(Box::new(Established::new(proof, pending.stream, restart)));
     events.push(SecurityEvent::SetupOk);
     Ok(response(sec1_payload::Payload::Sr1(SessionResp1 {
         status: 0,
@@ -221,10 +238,16 @@ fn command1(
 }
 
 /// Decrypt the client's verifier with the next 32 keystream bytes and compare it with our public key in
-/// constant time. The keystream is consumed whatever the outcome, as Mbed TLS does.
-fn verify(pending: &mut Pending, mut verifier: [u8; 32]) -> Option<PopVerified> {
+/// constant time. The keystream is consumed whatever the outcome, as Mbed TLS does. `accept_wrong` is the
+/// misbehaviour `accept-wrong-pop`: the comparison's result is ignored (the token is still made only here).
+fn verify(
+    pending: &mut Pending,
+    mut verifier: [u8; 32],
+    accept_wrong: bool,
+) -> Option<PopVerified> {
     pending.stream.apply_keystream(&mut verifier);
-    bool::from(verifier.ct_eq(&pending.device_pubkey)).then_some(PopVerified(()))
+    let matches = bool::from(verifier.ct_eq(&pending.device_pubkey));
+    (matches || accept_wrong).then_some(PopVerified(()))
 }
 
 fn response(payload: sec1_payload::Payload) -> Vec<u8> {
@@ -327,6 +350,7 @@ mod tests {
     fn kat_handshake_and_data_phase() {
         let (mut state, events) = run_kat(Sec1Options {
             retry_keeps_counter: true,
+            ..Sec1Options::default()
         });
         assert_eq!(events, vec![SecurityEvent::SetupOk]);
         let Sec1State::Established(s) = &mut state else {
@@ -349,9 +373,7 @@ mod tests {
         let mut dev_rng = rng.clone();
         let mut state = Sec1State::AwaitCmd0;
         let mut events = Vec::new();
-        let opts = Sec1Options {
-            retry_keeps_counter: false,
-        };
+        let opts = Sec1Options::default();
         let cmd0 = decode_payload(&[h("10015a25a201220a20"), h(CLIENT_PUB)].concat());
         handshake(
             &mut state,
@@ -395,5 +417,76 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(state, Sec1State::Established(_)));
+    }
+
+    fn after_cmd0(opts: Sec1Options) -> Sec1State {
+        let rng = RecordedRng::new();
+        rng.push(Draw::Sec1PrivateKey, h(DEVICE_PRIV));
+        rng.push(Draw::Sec1DeviceRandom, h(DEVICE_RANDOM));
+        let mut state = Sec1State::AwaitCmd0;
+        let cmd0 = decode_payload(&[h("10015a25a201220a20"), h(CLIENT_PUB)].concat());
+        handshake(
+            &mut state,
+            cmd0,
+            Some(b"abcd1234"),
+            opts,
+            &mut rng.clone(),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        state
+    }
+
+    fn cmd1(verifier: Vec<u8>) -> Sec1Payload {
+        Sec1Payload {
+            msg: Sec1MsgType::SessionCommand1 as i32,
+            payload: Some(sec1_payload::Payload::Sc1(SessionCmd1 {
+                client_verify_data: verifier,
+            })),
+        }
+    }
+
+    #[test]
+    fn misbehaviours_wrong_pop_accepted_and_ctr_restarted() {
+        let mut events = Vec::new();
+        let mut rng = RecordedRng::new();
+        let bad = |opts| {
+            let mut st = after_cmd0(opts);
+            let r = handshake(
+                &mut st,
+                cmd1(vec![0; 32]),
+                None,
+                opts,
+                &mut rng.clone(),
+                &mut Vec::new(),
+            );
+            (r, st)
+        };
+        assert_eq!(
+            bad(Sec1Options::default()).0.unwrap_err().why,
+            Reject::PopMismatch
+        );
+        let opts = Sec1Options {
+            accept_wrong_pop: true,
+            ctr_restart_per_message: true,
+            ..Sec1Options::default()
+        };
+        let mut state = after_cmd0(opts);
+        handshake(
+            &mut state,
+            cmd1(vec![0; 32]),
+            None,
+            opts,
+            &mut rng,
+            &mut events,
+        )
+        .unwrap();
+        assert_eq!(events, vec![SecurityEvent::SetupOk]);
+        let Sec1State::Established(s) = &mut state else {
+            panic!("not established")
+        };
+        // Every message starts at keystream byte 0: the same bytes decrypt the same way twice.
+        let first = s.decrypt(&h("018f")).unwrap();
+        assert_eq!(s.encrypt(&h("018f")).unwrap(), first);
     }
 }

@@ -64,6 +64,8 @@ enum Iv {
 pub(crate) struct Established {
     key: Zeroizing<[u8; 32]>,
     iv: Iv,
+    /// Misbehaviour `gcm-nonce-reuse`: the counter never advances.
+    frozen: bool,
 }
 
 /// The verifier material the device is provisioned with.
@@ -71,6 +73,18 @@ pub(crate) struct Sec2Params<'a> {
     pub(crate) salt: &'a [u8],
     pub(crate) verifier: &'a [u8],
     pub(crate) patch: Sec2Patch,
+    pub(crate) opts: Sec2Options,
+}
+
+/// Deliberate misbehaviours of Security 2 (all off by default).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Sec2Options {
+    /// `gcm-nonce-reuse`.
+    pub(crate) nonce_reuse: bool,
+    /// `accept-short-srp-a`: a client key shorter than 384 bytes is read as a big-endian number.
+    pub(crate) accept_short_a: bool,
+    /// `accept-zero-srp-a`: no `A mod N == 0` check (S = 0; pre-2026 firmware).
+    pub(crate) accept_zero_a: bool,
 }
 
 fn fail(why: Reject, events: &mut Vec<SecurityEvent>, event: Option<SecurityEvent>) -> NoResponse {
@@ -108,7 +122,8 @@ fn command0(
         return Err(fail(Reject::OneofMismatch, events, None));
     };
     *state = Sec2State::AwaitCmd0;
-    if cmd.client_pubkey.len() != srp::N_LEN {
+    let short_ok = params.opts.accept_short_a && cmd.client_pubkey.len() < srp::N_LEN;
+    if cmd.client_pubkey.len() != srp::N_LEN && !short_ok {
         return Err(fail(
             Reject::BadLength,
             events,
@@ -131,7 +146,7 @@ fn command0(
 
     let grp = srp::group();
     let a_pub = BigUint::from_bytes_be(&cmd.client_pubkey);
-    if (&a_pub % &grp.n).is_zero() {
+    if (&a_pub % &grp.n).is_zero() && !params.opts.accept_zero_a {
         return Err(fail(Reject::AModNIsZero, events, None));
     }
     let u = srp::scrambler(&a_pub, &b_pub);
@@ -209,7 +224,9 @@ fn command1(
     };
     let mut aes_key = Zeroizing::new([0u8; 32]);
     aes_key.copy_from_slice(&pending.key[..32]);
-    *state = Sec2State::Established(Box::new(Established::new(verified, aes_key, iv)));
+    let mut established = Established::new(verified, aes_key, iv);
+    established.frozen = params.opts.nonce_reuse;
+    *state = Sec2State::Established(Box::new(established));
     events.push(SecurityEvent::SetupOk);
     Ok(response(sec2_payload::Payload::Sr1(S2SessionResp1 {
         status: 0,
@@ -220,7 +237,11 @@ fn command1(
 
 impl Established {
     fn new(_proof: ClientProofVerified, key: Zeroizing<[u8; 32]>, iv: Iv) -> Self {
-        Self { key, iv }
+        Self {
+            key,
+            iv,
+            frozen: false,
+        }
     }
 
     /// Decrypt `ciphertext ‖ tag`. A failure leaves the counter where it was.
@@ -270,6 +291,9 @@ impl Established {
     }
 
     fn advance(&mut self) {
+        if self.frozen {
+            return;
+        }
         if let Iv::Counter { counter, .. } = &mut self.iv {
             *counter = counter.wrapping_add(1);
         }
@@ -327,6 +351,7 @@ mod tests {
             salt: &salt,
             verifier: &verifier,
             patch: Sec2Patch::V1,
+            opts: Sec2Options::default(),
         };
         let rng = RecordedRng::new();
         rng.push(Draw::Sec2B, (0x52..=0x71).collect());
@@ -402,5 +427,70 @@ mod tests {
             s.encrypt(&h("5200")).unwrap(),
             h("08f05483a21e82893452aae677dece7add13")
         );
+    }
+
+    #[test]
+    fn misbehaviour_nonce_reuse_freezes_the_counter() {
+        let mut s = Established::new(
+            ClientProofVerified(()),
+            Zeroizing::new([7; 32]),
+            Iv::Counter {
+                prefix: [1; 8],
+                counter: 1,
+            },
+        );
+        s.frozen = true;
+        assert_eq!(s.encrypt(b"x").unwrap(), s.encrypt(b"x").unwrap());
+    }
+
+    #[test]
+    fn misbehaviour_zero_a_lets_a_client_in_without_the_password() {
+        let salt = h("036ee0c7bcb9eda84c9eac97d93decf4");
+        let verifier = srp::verifier(&salt, b"wifiprov", b"abcd1234");
+        let mut params = Sec2Params {
+            salt: &salt,
+            verifier: &verifier,
+            patch: Sec2Patch::V1,
+            opts: Sec2Options::default(),
+        };
+        let zero_a = || {
+            payload(
+                sec2_payload::Payload::Sc0(S2SessionCmd0 {
+                    client_username: b"wifiprov".to_vec(),
+                    client_pubkey: vec![0; srp::N_LEN],
+                }),
+                0,
+            )
+        };
+        let mut rng = crate::rng::SeededRng::new(b"zero-a");
+        let mut state = Sec2State::AwaitCmd0;
+        let err = handshake(&mut state, zero_a(), &params, &mut rng, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.why, Reject::AModNIsZero);
+        params.opts.accept_zero_a = true;
+        let r0 = handshake(&mut state, zero_a(), &params, &mut rng, &mut Vec::new()).unwrap();
+        let Some(session_data::Proto::Sec2(Sec2Payload {
+            payload: Some(sec2_payload::Payload::Sr0(r0)),
+            ..
+        })) = SessionData::decode(r0.as_slice()).unwrap().proto
+        else {
+            panic!("not Response0")
+        };
+        // S = 0, so K = H(empty) and the proof needs no password.
+        let key = srp::session_key(&BigUint::zero());
+        let m = srp::client_proof(
+            b"wifiprov",
+            &salt,
+            &[0; srp::N_LEN],
+            &r0.device_pubkey,
+            &key,
+        );
+        let cmd1 = payload(
+            sec2_payload::Payload::Sc1(S2SessionCmd1 {
+                client_proof: m.to_vec(),
+            }),
+            2,
+        );
+        handshake(&mut state, cmd1, &params, &mut rng, &mut Vec::new()).unwrap();
+        assert!(matches!(state, Sec2State::Established(_)));
     }
 }

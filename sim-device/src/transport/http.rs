@@ -11,6 +11,9 @@
 //!   stuck client cannot lock others out; requests are handled one at a time, as by the single httpd task;
 //! - the server exists only while the provisioning service runs: when it stops the listener closes
 //!   (connection refused), and it comes back, with no session, after a reboot into provisioning.
+//!
+//! Two deliberate misbehaviours (off by default) bend these rules: `ignore-session-cookie` (sessions follow
+//! the socket only) and `empty-body-processed` (an empty body reaches the endpoint, as on Zephyr).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
+use crate::misbehave::Misbehaviour;
 use crate::runtime::DeviceHandle;
 use crate::transport::httpd::{self, Cookie, Head, HttpdError, ReadError};
 
@@ -289,9 +293,16 @@ async fn post(
     handle: &DeviceHandle,
     boot: u64,
 ) -> Option<Vec<u8>> {
+    let misbehaves = |m| handle.misbehaviours().contains(&m);
+    // Misbehaviour `ignore-session-cookie`: every request looks cookie-less, so only the socket counts.
+    let cookie = if misbehaves(Misbehaviour::IgnoreSessionCookie) {
+        &Cookie::Unusable
+    } else {
+        &head.cookie
+    };
     let (same, previous) = {
         let mut s = lock(&shared.sessions);
-        match &head.cookie {
+        match cookie {
             Cookie::Value(v) => {
                 let same = s.cookie.is_some_and(|id| *v == format!("session={id}"));
                 if same {
@@ -319,7 +330,9 @@ async fn post(
         tracing::debug!(conn = guard.id, session = id, "new session");
         id
     };
-    if head.content_len == 0 || head.content_len > MAX_REQ_BODY_LEN {
+    // Misbehaviour `empty-body-processed` (Zephyr): an empty body reaches the endpoint.
+    let empty_ok = head.content_len == 0 && misbehaves(Misbehaviour::EmptyBodyProcessed);
+    if (head.content_len == 0 && !empty_ok) || head.content_len > MAX_REQ_BODY_LEN {
         tracing::info!(
             conn = guard.id,
             len = head.content_len,

@@ -1,0 +1,272 @@
+//! The `conformance` command line: run the matrix, list the catalogue, or self-check the suite.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use sim_device::misbehave::Misbehaviour;
+
+use crate::description::Description;
+use crate::dut::DutSpec;
+use crate::link::Transport;
+use crate::matrix::Request;
+use crate::profile::Profile;
+
+/// Judge a device that speaks Espressif unified provisioning against ESP-IDF's behaviour.
+#[derive(Parser, Debug)]
+#[command(
+    name = "conformance",
+    version,
+    after_help = "DEVICES (--dut):
+  sim                      the embedded simulator (default): every transport × security, a fresh device per case
+  http://HOST:PORT         a SoftAP-scheme device, e.g. http://192.168.4.1:80
+  console:'<command>'      a program speaking the console line protocol on stdin/stdout, started per case
+  serial:<port>[@baud]     a board's console UART, e.g. serial:/dev/ttyUSB0@115200
+
+Anything but the simulator needs --device-file (TOML: security, pop or username/password, profile,
+[[network]] ssid/password/ip, wrong_password, [console] prefix/prompt). Example file: see the README.
+
+EXAMPLES:
+  conformance                                          # the whole matrix against the simulator
+  conformance --security 1 --transport http --filter 'SEC1-*'
+  conformance --dut console:'sim-device --transport console --security 1' --device-file dev.toml
+  conformance --dut serial:/dev/ttyUSB0 --device-file board.toml --profile esp-idf-5.5
+  conformance list                                     # every case ID
+  conformance self-check                               # prove each simulator misbehaviour is caught
+
+Exit status: 0 when every case passed or was not applicable, 1 when any failed, 2 on usage errors."
+)]
+pub struct Cli {
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Run options.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the catalogue (ID, group, title).
+    List,
+    /// Run the suite against the simulator with each misbehaviour and show which cases caught it.
+    SelfCheck {
+        /// Only these misbehaviours (default: all).
+        #[arg(long = "only", value_name = "NAME")]
+        only: Vec<String>,
+    },
+}
+
+/// Options of a run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Device under test: sim, http://HOST:PORT, console:<command>, serial:<port>[@baud].
+    #[arg(long, default_value = "sim", value_parser = parse_dut, global = true)]
+    pub dut: DutSpec,
+    /// Device description file (TOML); required for anything but the simulator.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub device_file: Option<PathBuf>,
+    /// Expectations profile: esp-idf-5.5, network-prov-1.2, zephyr [default: the device file's, else esp-idf-5.5].
+    #[arg(long, global = true)]
+    pub profile: Option<Profile>,
+    /// Transports for the simulator, comma separated: http,console [default: both].
+    #[arg(long, value_delimiter = ',', value_parser = parse_transport, global = true)]
+    pub transport: Vec<Transport>,
+    /// Security schemes for the simulator, comma separated [default: 0,1,2].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(0..=2), global = true)]
+    pub security: Vec<u8>,
+    /// Only cases whose ID matches: comma-separated patterns, `*` wildcard, case-insensitive substring.
+    #[arg(long, global = true)]
+    pub filter: Option<String>,
+    /// Where the reports go.
+    #[arg(long, default_value = "reports", value_name = "DIR", global = true)]
+    pub report_dir: PathBuf,
+    /// Start the simulator with a deliberate defect (for testing the suite itself).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub misbehave: Vec<String>,
+    /// Skip the golden-vector replay.
+    #[arg(long, global = true)]
+    pub no_golden: bool,
+    /// Print every case, not just failures.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+fn parse_dut(s: &str) -> Result<DutSpec, String> {
+    s.parse()
+}
+
+fn parse_transport(s: &str) -> Result<Transport, String> {
+    match s {
+        "http" | "softap" => Ok(Transport::Http),
+        "console" => Ok(Transport::Console),
+        other => Err(format!(
+            "unknown transport {other:?}; the simulator speaks http and console (BLE: issue #5)"
+        )),
+    }
+}
+
+/// Parses misbehaviour names, listing the valid ones on error.
+pub fn misbehaviours(names: &[String]) -> Result<BTreeSet<Misbehaviour>, String> {
+    names
+        .iter()
+        .map(|n| {
+            Misbehaviour::from_name(n).ok_or_else(|| {
+                let all: Vec<_> = Misbehaviour::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown misbehaviour {n:?}; known: {}", all.join(", "))
+            })
+        })
+        .collect()
+}
+
+impl RunArgs {
+    /// The request these options describe.
+    pub fn request(&self) -> Result<Request, String> {
+        let desc = match &self.device_file {
+            Some(p) => Some(Description::load(p)?),
+            None => None,
+        };
+        let profile = match (
+            self.profile,
+            desc.as_ref().and_then(|d| d.profile.as_deref()),
+        ) {
+            (Some(p), _) => p,
+            (None, Some(p)) => p.parse()?,
+            (None, None) => Profile::EspIdf55,
+        };
+        let misbehave = misbehaviours(&self.misbehave)?;
+        if !misbehave.is_empty() && self.dut != DutSpec::Sim {
+            return Err("--misbehave applies to the embedded simulator only".into());
+        }
+        let transports = if self.transport.is_empty() {
+            vec![Transport::Http, Transport::Console]
+        } else {
+            self.transport.clone()
+        };
+        let securities = if self.security.is_empty() {
+            vec![0, 1, 2]
+        } else {
+            self.security.clone()
+        };
+        Ok(Request {
+            dut: self.dut.clone(),
+            desc,
+            profile,
+            transports,
+            securities,
+            filter: self.filter.clone(),
+            misbehave,
+            verbose: self.verbose,
+            quiet: false,
+            golden: !self.no_golden,
+        })
+    }
+}
+
+/// Entry point of the binary.
+pub fn main(cli: Cli) -> ExitCode {
+    // The embedded simulator logs through `tracing`; RUST_LOG (e.g. `sim_device=debug`) shows it.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> Result<Arc<tokio::runtime::Runtime>, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| format!("tokio runtime: {e}"))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let catalogue = crate::cases::catalogue();
+    match cli.command {
+        Some(Command::List) => {
+            for c in &catalogue {
+                println!("{:<32} {:<9} {}", c.id, c.group.name(), c.title);
+            }
+            for (name, _) in vectors::EMBEDDED {
+                println!(
+                    "{:<32} {:<9} replay of vectors/esp-idf/{name}.json",
+                    format!("GOLDEN-{name}"),
+                    "golden"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::SelfCheck { only }) => {
+            let rt = runtime()?;
+            let ok = crate::selfcheck::run(&cli.run, &only, &catalogue, &rt)?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        None => {
+            let req = cli.run.request()?;
+            let rt = runtime()?;
+            let started = Instant::now();
+            let run = crate::matrix::run(&req, &catalogue, &rt)?;
+            let written = crate::report::write_all(&run, &cli.run.report_dir)
+                .map_err(|e| format!("writing reports to {}: {e}", cli.run.report_dir.display()))?;
+            print_summary(&run);
+            println!("reports:");
+            for p in [
+                &written.junit,
+                &written.markdown,
+                &written.html,
+                &written.json,
+            ] {
+                println!("  {}", p.display());
+            }
+            let t = run.tally();
+            println!(
+                "{} passed, {} failed, {} not applicable in {:.1} s",
+                t.pass,
+                t.fail,
+                t.skip,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(if t.fail == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn print_summary(run: &crate::model::RunReport) {
+    println!(
+        "{:<40} {:>6} {:>6} {:>6} {:>8}",
+        "column", "pass", "fail", "n/a", "time"
+    );
+    for c in &run.columns {
+        let t = c.tally();
+        println!(
+            "{:<40} {:>6} {:>6} {:>6} {:>7.1}s",
+            c.column.label(),
+            t.pass,
+            t.fail,
+            t.skip,
+            c.duration.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! The device description file (TOML): what the suite cannot discover by asking the device.
+//!
+//! ```toml
+//! security = 1                 # 0, 1 or 2 (proto-ver says it too; this is what the device *should* say)
+//! pop = "abcd1234"             # Security 1; omit for no PoP
+//! username = "wifiprov"        # Security 2
+//! password = "abcd1234"        # Security 2
+//! profile = "esp-idf-5.5"      # esp-idf-5.5 | network-prov-1.2 | zephyr
+//! custom_endpoints = ["custom-data"]   # endpoints that echo their input (optional)
+//! wrong_password = "not-the-password"  # tried against the first network to provoke AuthError
+//! unknown_ssid = "provlab-no-such-network"
+//! wifi_conn_attempts = 0       # the firmware's setting, if not 0
+//! auto_stop = true             # the service stops after success (ESP-IDF default)
+//! vectors_world = false        # the device sees the golden vectors' Wi-Fi (sim-device/worlds/vectors.toml)
+//!
+//! [[network]]                  # networks the device can join; the first is used
+//! ssid = "myssid"
+//! password = "mypassword"
+//! ip = "192.168.1.42"          # expected address, if known
+//!
+//! [timing]
+//! reply_ms = 15000             # longest wait for one reply
+//! connect_ms = 30000           # longest wait for a Wi-Fi outcome after ApplyConfig
+//!
+//! [console]                    # console: and serial: devices
+//! prefix = "net_prov"          # Zephyr's shell command; omit for ESP-IDF
+//! prompt = ">> "
+//! echo = true
+//! startup_ms = 30000
+//! ```
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::dut::line::LineOptions;
+use crate::profile::Profile;
+
+/// A network the device can join.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// SSID.
+    pub ssid: String,
+    /// Passphrase (empty for an open network).
+    #[serde(default)]
+    pub password: String,
+    /// Address the device should report once connected.
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// `[timing]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timing {
+    /// Longest wait for one reply, in ms.
+    pub reply_ms: u64,
+    /// Longest wait for a Wi-Fi outcome after ApplyConfig, in ms.
+    pub connect_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            reply_ms: 15_000,
+            connect_ms: 30_000,
+        }
+    }
+}
+
+/// `[console]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Console {
+    /// Words before the endpoint name.
+    pub prefix: Option<String>,
+    /// The prompt after each reply.
+    pub prompt: String,
+    /// Whether the device echoes input.
+    pub echo: bool,
+    /// Wait for the first prompt, in ms.
+    pub startup_ms: u64,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        let d = LineOptions::default();
+        Self {
+            prefix: d.prefix,
+            prompt: d.prompt,
+            echo: d.echo,
+            startup_ms: u64::try_from(d.startup.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Description {
+    /// Security scheme the device runs.
+    pub security: u8,
+    /// Security 1 proof of possession; `None` = no PoP.
+    #[serde(default)]
+    pub pop: Option<String>,
+    /// Security 2 username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Security 2 password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Expectations profile (the command line's `--profile` wins).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Endpoints that echo their input.
+    #[serde(default)]
+    pub custom_endpoints: Vec<String>,
+    /// Passphrase tried to provoke AuthError.
+    #[serde(default = "default_wrong_password")]
+    pub wrong_password: String,
+    /// An SSID no AP has, to provoke NetworkNotFound.
+    #[serde(default = "default_unknown_ssid")]
+    pub unknown_ssid: String,
+    /// The firmware's `wifi_conn_attempts` (0 = unlimited retries until the manager gives up).
+    #[serde(default)]
+    pub wifi_conn_attempts: u32,
+    /// The service stops after success (`wifi_prov_mgr_disable_auto_stop` not called).
+    #[serde(default = "yes")]
+    pub auto_stop: bool,
+    /// The device's Wi-Fi environment is the golden vectors' (so their Wi-Fi steps can be replayed).
+    #[serde(default)]
+    pub vectors_world: bool,
+    /// Networks the device can join.
+    #[serde(default, rename = "network")]
+    pub networks: Vec<Network>,
+    /// Waiting limits.
+    #[serde(default)]
+    pub timing: Timing,
+    /// Line-protocol framing.
+    #[serde(default)]
+    pub console: Console,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_wrong_password() -> String {
+    "not-the-password".into()
+}
+
+fn default_unknown_ssid() -> String {
+    "provlab-no-such-network".into()
+}
+
+impl Description {
+    /// Parses a description; errors name the offending key.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let d: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        d.check()?;
+        Ok(d)
+    }
+
+    /// Reads a description file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read device file {}: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| format!("device file {}: {e}", path.display()))
+    }
+
+    /// What the embedded simulator is, described the same way (its defaults and default world).
+    pub fn simulator(security: u8) -> Self {
+        Self {
+            security,
+            pop: (security == 1).then(|| "abcd1234".into()),
+            username: (security == 2).then(|| "wifiprov".into()),
+            password: (security == 2).then(|| "abcd1234".into()),
+            profile: None,
+            custom_endpoints: vec!["custom-data".into()],
+            wrong_password: default_wrong_password(),
+            unknown_ssid: default_unknown_ssid(),
+            wifi_conn_attempts: 0,
+            auto_stop: true,
+            vectors_world: false,
+            networks: vec![Network {
+                ssid: "myssid".into(),
+                password: "mypassword".into(),
+                ip: Some(Ipv4Addr::new(192, 168, 1, 42)),
+            }],
+            timing: Timing::default(),
+            console: Console::default(),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.security > 2 {
+            return Err(format!("security = {}: expected 0, 1 or 2", self.security));
+        }
+        if self.security == 2 && (self.username.is_none() || self.password.is_none()) {
+            return Err("security = 2 needs `username` and `password`".into());
+        }
+        if let Some(p) = &self.profile {
+            p.parse::<Profile>()?;
+        }
+        Ok(())
+    }
+
+    /// Reply timeout.
+    pub fn reply_timeout(&self) -> Duration {
+        Duration::from_millis(self.timing.reply_ms)
+    }
+
+    /// Line-protocol options for console and serial devices.
+    pub fn line_options(&self) -> LineOptions {
+        LineOptions {
+            prefix: self.console.prefix.clone(),
+            prompt: self.console.prompt.clone(),
+            echo: self.console.echo,
+            timeout: self.reply_timeout(),
+            startup: Duration::from_millis(self.console.startup_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let doc = include_str!("description.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! "))
+            .skip_while(|l| !l.starts_with("```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("```"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let d = Description::from_toml(&doc).expect("documented example parses");
+        assert_eq!(d.security, 1);
+        assert_eq!(d.networks[0].ssid, "myssid");
+        assert_eq!(d.console.prefix.as_deref(), Some("net_prov"));
+    }
+
+    #[test]
+    fn typo_is_an_error_naming_the_key() {
+        let e = Description::from_toml("security = 1\npopp = \"x\"\n").unwrap_err();
+        assert!(e.contains("popp"), "{e}");
+    }
+
+    #[test]
+    fn sec2_needs_credentials() {
+        assert!(Description::from_toml("security = 2\n").is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! The SoftAP scheme's client side (spec §4.1): `POST /<endpoint>` over HTTP/1.1, the session kept by
+//! the `Set-Cookie` value the device hands out, sent back verbatim in `Cookie` as esp_prov does.
+//!
+//! Hand-written on `std::net` rather than an HTTP client crate because the cases must see exactly what
+//! the device did: a connection closed with no response at all (ESP-IDF's transport error) is a verdict
+//! here, not an error to retry, and cases need to send malformed requests and watch connection reuse.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::link::{Link, LinkError, Transport};
+use crate::model::Answer;
+
+/// Largest response the client accepts (the device's own limit is far below).
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// A parsed HTTP response, or how the connection ended without one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawResponse {
+    /// Status code; `None` when the connection closed before a complete response.
+    pub status: Option<u16>,
+    /// Header names (as sent) and values.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+    /// The device closed the connection after this response (or instead of one).
+    pub closed: bool,
+}
+
+impl RawResponse {
+    /// First header value named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP link to a device.
+pub struct HttpLink {
+    addr: SocketAddr,
+    host: String,
+    stream: Option<TcpStream>,
+    cookie: Option<String>,
+    session: u32,
+    timeout: Duration,
+    _keep: Option<Box<dyn Send>>,
+}
+
+impl HttpLink {
+    /// A link to `host:port`; nothing is connected until the first request.
+    pub fn new(authority: &str, timeout: Duration) -> Result<Self, LinkError> {
+        let addr = authority
+            .to_socket_addrs()
+            .map_err(|e| LinkError::Unreachable(format!("{authority}: {e}")))?
+            .next()
+            .ok_or_else(|| LinkError::Unreachable(format!("{authority}: no address")))?;
+        Ok(Self {
+            addr,
+            host: authority.to_owned(),
+            stream: None,
+            cookie: None,
+            session: 0,
+            timeout,
+            _keep: None,
+        })
+    }
+
+    /// Keeps `keep` (e.g. the embedded simulator's tasks) alive as long as the link.
+    pub fn with_keep(mut self, keep: Box<dyn Send>) -> Self {
+        self._keep = Some(keep);
+        self
+    }
+
+    /// The cookie the device gave (the whole `Set-Cookie` value), if any.
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
+    /// Replaces the cookie sent with the next requests.
+    pub fn set_cookie(&mut self, cookie: Option<String>) {
+        self.cookie = cookie;
+    }
+
+    /// Closes the TCP connection but keeps the cookie: the next request opens a new socket.
+    pub fn drop_connection(&mut self) {
+        self.stream = None;
+    }
+
+    /// Whether a connection is open.
+    pub fn connected(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Sends raw bytes on the current connection (or a new one) and reads one response.
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<RawResponse, LinkError> {
+        let stream = self.stream()?;
+        if let Err(e) = stream.write_all(bytes) {
+            self.stream = None;
+            return match e.kind() {
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => Ok(RawResponse {
+                    status: None,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    closed: true,
+                }),
+                _ => Err(e.into()),
+            };
+        }
+        let resp = self.read_response()?;
+        if resp.closed {
+            self.stream = None;
+        }
+        Ok(resp)
+    }
+
+    /// Builds a POST request as esp_prov sends it (headers from its `transport_http.py`).
+    pub fn post_bytes(&self, endpoint: &str, body: &[u8]) -> Vec<u8> {
+        let mut head = format!(
+            "POST /{endpoint} HTTP/1.1\r\nHost: {}\r\nContent-type: application/x-www-form-urlencoded\r\nAccept: text/plain\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        if let Some(c) = &self.cookie {
+            head.push_str(&format!("Cookie: {c}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn stream(&mut self) -> Result<&mut TcpStream, LinkError> {
+        if let Some(s) = &self.stream {
+            if peer_closed(s) {
+                self.stream = None;
+            }
+        }
+        if self.stream.is_none() {
+            let s = TcpStream::connect_timeout(&self.addr, self.timeout)
+                .map_err(|e| LinkError::Unreachable(format!("{}: {e}", self.addr)))?;
+            s.set_read_timeout(Some(self.timeout))?;
+            s.set_nodelay(true)?;
+            self.stream = Some(s);
+        }
+        self.stream
+            .as_mut()
+            .ok_or_else(|| LinkError::Unreachable("no connection".into()))
+    }
+
+    fn read_response(&mut self) -> Result<RawResponse, LinkError> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(LinkError::Gone("no connection".into()));
+        };
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(resp) = parse(&buf)? {
+                let closed = resp
+                    .header("connection")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+                return Ok(RawResponse { closed, ..resp });
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(LinkError::Gone(format!(
+                        "no answer within {:?} and the connection is still open",
+                        self.timeout
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if buf.len() > MAX_RESPONSE {
+                return Err(LinkError::Gone("response larger than 64 KiB".into()));
+            }
+        }
+        // EOF before a complete response: ESP-IDF's transport error.
+        Ok(RawResponse {
+            status: None,
+            headers: Vec::new(),
+            body: buf,
+            closed: true,
+        })
+    }
+}
+
+/// True when the peer has closed an idle connection (a read would return EOF right away).
+fn peer_closed(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let closed = match s.peek(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    };
+    closed || s.set_nonblocking(false).is_err()
+}
+
+/// Parses a complete response from `buf`, or `None` if more bytes are needed.
+fn parse(buf: &[u8]) -> Result<Option<RawResponse>, LinkError> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(LinkError::Gone(format!("malformed HTTP response: {e}"))),
+    };
+    let hs: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let len = hs
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.trim().parse::<usize>())
+        .transpose()
+        .map_err(|e| LinkError::Gone(format!("bad Content-Length: {e}")))?
+        .unwrap_or(0);
+    let Some(body) = buf.get(head_len..head_len + len) else {
+        return Ok(None);
+    };
+    Ok(Some(RawResponse {
+        status: resp.code,
+        headers: hs,
+        body: body.to_vec(),
+        closed: false,
+    }))
+}
+
+impl Link for HttpLink {
+    fn transport(&self) -> Transport {
+        Transport::Http
+    }
+
+    fn request(&mut self, endpoint: &str, body: &[u8]) -> Result<Answer, LinkError> {
+        let req = self.post_bytes(endpoint, body);
+        let resp = self.raw(&req)?;
+        if let Some(c) = resp.header("set-cookie") {
+            self.cookie = Some(c.to_owned());
+        }
+        // esp_http_server closes the socket after an error status, without saying so; a request
+        // written into that socket would be lost and look like a transport error. Reconnect instead.
+        if resp.status != Some(200) {
+            self.stream = None;
+        }
+        Ok(match resp.status {
+            Some(200) => Answer::Data(resp.body),
+            Some(code) => Answer::NoResponse(format!("HTTP {code}")),
+            None => Answer::NoResponse("connection closed without a response".into()),
+        })
+    }
+
+    fn new_session(&mut self) -> Result<(), LinkError> {
+        self.stream = None;
+        self.cookie = None;
+        self.session += 1;
+        Ok(())
+    }
+
+    fn session(&self) -> u32 {
+        self.session
+    }
+
+    fn as_http(&mut self) -> Option<&mut HttpLink> {
+        Some(self)
+    }
+}

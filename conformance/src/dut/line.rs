@@ -1,0 +1,271 @@
+//! The console line protocol's client side (spec §4.3), on any byte stream: a program's stdin/stdout, a
+//! serial port, or the embedded simulator's console.
+//!
+//! A request is one line `<endpoint> <session> <hex>` ended by CR (ESP-IDF reads CR only). The device
+//! echoes the line, prints the reply as one hex line on success, and then its prompt (`\n>> `). A reply
+//! line that is not hex, or a prompt with no reply line before it, is "no response".
+
+use std::io::{Read, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::link::{Link, LinkError, Transport};
+use crate::model::Answer;
+
+/// How a line-protocol device frames its console.
+#[derive(Clone, Debug)]
+pub struct LineOptions {
+    /// Words before the endpoint, e.g. `net_prov` for the Zephyr port's shell command (spec §4.3.2).
+    pub prefix: Option<String>,
+    /// The prompt that follows every reply (ESP-IDF: `>> `).
+    pub prompt: String,
+    /// Whether the device echoes the request line (ESP-IDF and Zephyr do).
+    pub echo: bool,
+    /// How long to wait for one reply.
+    pub timeout: Duration,
+    /// How long to wait for the first prompt after connecting (a program may build or boot first).
+    pub startup: Duration,
+}
+
+impl Default for LineOptions {
+    fn default() -> Self {
+        Self {
+            prefix: None,
+            prompt: ">> ".into(),
+            echo: true,
+            timeout: Duration::from_secs(15),
+            startup: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A console or serial link. Holds whatever keeps the device alive (a child process, the embedded
+/// simulator) and drops it with the link.
+pub struct LineLink {
+    transport: Transport,
+    writer: Box<dyn Write + Send>,
+    rx: Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    session: u32,
+    opts: LineOptions,
+    _keep: Box<dyn Send>,
+}
+
+impl LineLink {
+    /// A link over `reader`/`writer`; `keep` lives as long as the link. Waits for the first prompt.
+    pub fn new(
+        transport: Transport,
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+        opts: LineOptions,
+        keep: Box<dyn Send>,
+    ) -> Result<Self, LinkError> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("console-reader".into())
+            .spawn(move || pump(reader, tx))
+            .map_err(|e| LinkError::Unreachable(format!("reader thread: {e}")))?;
+        let mut link = Self {
+            transport,
+            writer,
+            rx,
+            buf: Vec::new(),
+            session: 0,
+            opts,
+            _keep: keep,
+        };
+        link.wait_first_prompt()?;
+        Ok(link)
+    }
+
+    /// Writes raw bytes (for framing cases) and returns what the device printed: everything up to a
+    /// prompt that follows at least the echo of `bytes`, plus whatever arrives within `quiet` after it
+    /// (or, with no prompt, until the reply timeout).
+    pub fn raw(&mut self, bytes: &[u8], quiet: Duration) -> Result<Vec<u8>, LinkError> {
+        self.drain();
+        self.writer.write_all(bytes)?;
+        self.writer.flush()?;
+        let prompt = self.opts.prompt.as_bytes().to_vec();
+        let mut out: Vec<u8> = Vec::new();
+        let deadline = Instant::now() + self.opts.timeout;
+        let mut settled: Option<Instant> = None;
+        loop {
+            let done = out.len() >= bytes.len() && !prompt.is_empty() && out.ends_with(&prompt);
+            if done && settled.is_none() {
+                settled = Some(Instant::now() + quiet);
+            }
+            let until = settled.unwrap_or(deadline).min(deadline);
+            let now = Instant::now();
+            if now >= until {
+                return Ok(out);
+            }
+            match self.rx.recv_timeout(until - now) {
+                Ok(chunk) => {
+                    out.extend_from_slice(&chunk);
+                    settled = None;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(out),
+            }
+        }
+    }
+
+    /// The request line for `endpoint` with `body` in the current session.
+    pub fn line_for(&self, endpoint: &str, body: &[u8]) -> String {
+        let prefix = self
+            .opts
+            .prefix
+            .as_deref()
+            .map(|p| format!("{p} "))
+            .unwrap_or_default();
+        format!("{prefix}{endpoint} {} {}", self.session, hex::encode(body))
+    }
+
+    /// Discards output that arrived between requests.
+    fn drain(&mut self) {
+        while let Ok(chunk) = self.rx.try_recv() {
+            self.buf.extend_from_slice(&chunk);
+        }
+        self.buf.clear();
+    }
+
+    fn wait_first_prompt(&mut self) -> Result<(), LinkError> {
+        let deadline = Instant::now() + self.opts.startup;
+        let prompt = self.opts.prompt.trim_end().as_bytes().to_vec();
+        while Instant::now() < deadline {
+            if self.buf.windows(prompt.len().max(1)).any(|w| w == prompt) {
+                self.buf.clear();
+                return Ok(());
+            }
+            match self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(chunk) => self.buf.extend_from_slice(&chunk),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(LinkError::Unreachable(format!(
+                        "the device's output ended before its first prompt; it printed: {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    )))
+                }
+            }
+        }
+        Err(LinkError::Unreachable(format!(
+            "no prompt {:?} within {:?}; the device printed: {:?}",
+            self.opts.prompt,
+            self.opts.startup,
+            String::from_utf8_lossy(&self.buf)
+        )))
+    }
+
+    /// Reads until the reply is decided. `command` is the line we sent (to recognise its echo).
+    fn read_reply(&mut self, command: &str) -> Result<Answer, LinkError> {
+        let deadline = Instant::now() + self.opts.timeout;
+        let prompt = self.opts.prompt.trim_end().to_owned();
+        let mut echo_done = !self.opts.echo;
+        let mut echoed = 0usize;
+        let mut answer: Option<Answer> = None;
+        loop {
+            // Complete lines first.
+            while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                let text = String::from_utf8_lossy(&line).trim().to_owned();
+                let text = text.strip_prefix(&prompt).map_or(text.as_str(), str::trim);
+                if text.is_empty() {
+                    continue;
+                }
+                // The echo may come in pieces: a line longer than the device's buffer runs in parts,
+                // each followed by a prompt. Only after the whole line came back can a reply follow.
+                if !echo_done && command.contains(text) {
+                    echoed += text.len();
+                    echo_done = echoed >= command.trim().len();
+                    continue;
+                }
+                if is_log_line(text) || answer.is_some() {
+                    continue;
+                }
+                answer = Some(match hex::decode(text) {
+                    Ok(bytes) => Answer::Data(bytes),
+                    Err(_) => Answer::NoResponse(format!("reply line is not hex: {text:?}")),
+                });
+                echo_done = true;
+            }
+            // A prompt after the echo ends the reply.
+            let tail = String::from_utf8_lossy(&self.buf).trim().to_owned();
+            if echo_done && !prompt.is_empty() && tail.starts_with(&prompt) {
+                self.buf.clear();
+                return Ok(answer.unwrap_or_else(|| {
+                    Answer::NoResponse("no reply line before the next prompt".into())
+                }));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(answer.unwrap_or_else(|| {
+                    Answer::NoResponse(format!("no reply within {:?}", self.opts.timeout))
+                }));
+            }
+            match self.rx.recv_timeout(deadline - now) {
+                Ok(chunk) => self.buf.extend_from_slice(&chunk),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return match answer {
+                        Some(a) => Ok(a),
+                        None => Err(LinkError::Gone("the device's output ended".into())),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ESP-IDF log lines (`I (1234) tag: …`) that a board may interleave with replies.
+fn is_log_line(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() > 3 && matches!(b[0], b'E' | b'W' | b'I' | b'D' | b'V') && b[1] == b' ' && b[2] == b'('
+}
+
+fn pump(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>) {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                if tx.send(chunk[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+impl Link for LineLink {
+    fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    fn request(&mut self, endpoint: &str, body: &[u8]) -> Result<Answer, LinkError> {
+        self.drain();
+        let line = self.line_for(endpoint, body);
+        self.writer.write_all(line.as_bytes())?;
+        self.writer.write_all(b"\r")?;
+        self.writer.flush()?;
+        self.read_reply(&line)
+    }
+
+    fn new_session(&mut self) -> Result<(), LinkError> {
+        self.session += 1;
+        Ok(())
+    }
+
+    fn session(&self) -> u32 {
+        self.session
+    }
+
+    fn as_line(&mut self) -> Option<&mut LineLink> {
+        Some(self)
+    }
+}

@@ -1,0 +1,111 @@
+//! Devices under test: how the suite reaches a device, and whether each connection boots a fresh one.
+//!
+//! - [`sim`]: the embedded simulator (default), a fresh device per case, over HTTP or its console;
+//! - `http://HOST:PORT`: any SoftAP-scheme device ([`http`]);
+//! - `console:<command>`: a program speaking the console line protocol on stdin/stdout, started anew
+//!   for each case ([`process`]);
+//! - `serial:<port>[@baud]`: a board's UART ([`serial`]).
+
+pub mod http;
+pub mod line;
+pub mod process;
+pub mod serial;
+pub mod sim;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::link::{Link, LinkError, Transport};
+
+/// Where the device is, as given to `--dut`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DutSpec {
+    /// The embedded simulator.
+    Sim,
+    /// `http://HOST:PORT`.
+    Http(String),
+    /// `console:<command>`, run with `sh -c`.
+    Console(String),
+    /// `serial:<port>[@baud]`.
+    Serial {
+        /// Port path, e.g. `/dev/ttyUSB0`.
+        port: String,
+        /// Baud rate (default 115200).
+        baud: u32,
+    },
+}
+
+impl FromStr for DutSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "sim" {
+            return Ok(Self::Sim);
+        }
+        if let Some(rest) = s.strip_prefix("http://") {
+            let authority = rest.trim_end_matches('/');
+            if authority.is_empty() || authority.contains('/') {
+                return Err(format!("{s:?}: expected http://HOST:PORT"));
+            }
+            let authority = if authority.contains(':') {
+                authority.to_owned()
+            } else {
+                format!("{authority}:80")
+            };
+            return Ok(Self::Http(authority));
+        }
+        if let Some(cmd) = s.strip_prefix("console:") {
+            if cmd.trim().is_empty() {
+                return Err("console: needs a command, e.g. console:'sim-device --transport console --security 1'".into());
+            }
+            return Ok(Self::Console(cmd.to_owned()));
+        }
+        if let Some(rest) = s.strip_prefix("serial:") {
+            let (port, baud) = match rest.rsplit_once('@') {
+                Some((p, b)) => (
+                    p,
+                    b.parse::<u32>()
+                        .map_err(|_| format!("{s:?}: baud rate {b:?} is not a number"))?,
+                ),
+                None => (rest, 115_200),
+            };
+            if port.is_empty() {
+                return Err(format!(
+                    "{s:?}: expected serial:<port>[@baud], e.g. serial:/dev/ttyUSB0@115200"
+                ));
+            }
+            return Ok(Self::Serial {
+                port: port.to_owned(),
+                baud,
+            });
+        }
+        Err(format!(
+            "unknown device {s:?}; expected sim, http://HOST:PORT, console:<command> or serial:<port>[@baud]"
+        ))
+    }
+}
+
+impl fmt::Display for DutSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sim => f.write_str("sim"),
+            Self::Http(a) => write!(f, "http://{a}"),
+            Self::Console(c) => write!(f, "console:{c}"),
+            Self::Serial { port, baud } => write!(f, "serial:{port}@{baud}"),
+        }
+    }
+}
+
+/// A device the suite can connect to, any number of times.
+pub trait Dut: Send + Sync {
+    /// Short label for reports (`sim`, `http://…`).
+    fn label(&self) -> String;
+    /// The transport of its links.
+    fn transport(&self) -> Transport;
+    /// Whether every [`Dut::connect`] gives a freshly booted, unprovisioned device. When it does not,
+    /// cases that change the device's state run last and the report says so.
+    fn fresh_per_connect(&self) -> bool;
+    /// How many links may be open at once (cases run in parallel up to this).
+    fn parallelism(&self) -> usize;
+    /// Opens a link.
+    fn connect(&self) -> Result<Box<dyn Link>, LinkError>;
+}

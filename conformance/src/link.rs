@@ -1,0 +1,188 @@
+//! A link: one client's connection to a device under test, over one transport.
+//!
+//! Every transport reduces to `request(endpoint, bytes)` → [`Answer`]: a response body, or "no response"
+//! (what ESP-IDF calls a transport error, spec §4.4: a closed HTTP connection, an HTTP 500 on Zephyr, a
+//! console line with no hex reply). A [`LinkError`] is different: the link itself is broken (connection
+//! refused, the program exited, the port vanished), and the case cannot go on.
+//!
+//! [`Recorder`] wraps a link and keeps the transcript the reports show for failing cases.
+
+use std::time::Instant;
+
+use crate::model::{Answer, Exchange};
+
+/// The transport a link speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// SoftAP scheme: HTTP POST `/<endpoint>` with the session cookie (spec §4.1).
+    Http,
+    /// `protocomm_console` line protocol over a process's stdin/stdout (spec §4.3).
+    Console,
+    /// The console line protocol over a serial port (a board's UART).
+    Serial,
+}
+
+impl Transport {
+    /// Name used on command lines and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Console => "console",
+            Self::Serial => "serial",
+        }
+    }
+
+    /// Whether requests carry the console line protocol (console or serial).
+    pub fn is_line_protocol(self) -> bool {
+        matches!(self, Self::Console | Self::Serial)
+    }
+}
+
+/// The link itself failed; the case stops here.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Could not reach the device (connection refused, port absent, program did not start).
+    #[error("cannot reach the device: {0}")]
+    Unreachable(String),
+    /// The device went away during the case (program exited, port closed).
+    #[error("the device went away: {0}")]
+    Gone(String),
+    /// An I/O error on an established link.
+    #[error("link I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One client's connection to a device.
+pub trait Link: Send {
+    /// The transport.
+    fn transport(&self) -> Transport;
+
+    /// Sends `body` to `endpoint` in the current transport session and waits for the answer.
+    fn request(&mut self, endpoint: &str, body: &[u8]) -> Result<Answer, LinkError>;
+
+    /// Starts a new transport session: HTTP drops the cookie and the connection, the console moves to
+    /// the next session id. The device then treats the next request as a new client (spec §3.1).
+    fn new_session(&mut self) -> Result<(), LinkError>;
+
+    /// Number of the current transport session (for transcripts).
+    fn session(&self) -> u32;
+
+    /// The HTTP link, for transport-specific cases.
+    fn as_http(&mut self) -> Option<&mut crate::dut::http::HttpLink> {
+        None
+    }
+
+    /// The line-protocol link (console or serial), for transport-specific cases.
+    fn as_line(&mut self) -> Option<&mut crate::dut::line::LineLink> {
+        None
+    }
+}
+
+/// A link that records every exchange.
+pub struct Recorder {
+    link: Box<dyn Link>,
+    started: Instant,
+    transcript: Vec<Exchange>,
+}
+
+impl Recorder {
+    /// Wraps `link`; times in the transcript count from now.
+    pub fn new(link: Box<dyn Link>) -> Self {
+        Self {
+            link,
+            started: Instant::now(),
+            transcript: Vec::new(),
+        }
+    }
+
+    /// The wrapped link's transport.
+    pub fn transport(&self) -> Transport {
+        self.link.transport()
+    }
+
+    /// Sends a request and records it; `plain` is the plaintext when `body` is its encryption.
+    pub fn request(
+        &mut self,
+        endpoint: &str,
+        body: &[u8],
+        plain: Option<&[u8]>,
+        note: &str,
+    ) -> Result<Answer, LinkError> {
+        let at_ms = self.elapsed_ms();
+        let session = self.link.session();
+        let result = self.link.request(endpoint, body);
+        let answer = match &result {
+            Ok(a) => a.clone(),
+            Err(e) => Answer::NoResponse(format!("link failure: {e}")),
+        };
+        self.transcript.push(Exchange {
+            at_ms,
+            session,
+            endpoint: endpoint.to_owned(),
+            request: body.to_vec(),
+            request_plain: plain.map(<[u8]>::to_vec),
+            answer,
+            answer_plain: None,
+            note: note.to_owned(),
+        });
+        result
+    }
+
+    /// Attaches the decrypted response to the last exchange.
+    pub fn set_answer_plain(&mut self, plain: &[u8]) {
+        if let Some(last) = self.transcript.last_mut() {
+            last.answer_plain = Some(plain.to_vec());
+        }
+    }
+
+    /// Adds a note to the transcript without a request (e.g. "waited 1500 ms").
+    pub fn note(&mut self, note: impl Into<String>) {
+        let at_ms = self.elapsed_ms();
+        self.transcript.push(Exchange {
+            at_ms,
+            session: self.link.session(),
+            endpoint: "-".into(),
+            request: Vec::new(),
+            request_plain: None,
+            answer: Answer::NoResponse("(note)".into()),
+            answer_plain: None,
+            note: note.into(),
+        });
+    }
+
+    /// Records an exchange made outside [`Recorder::request`] (e.g. a raw HTTP request).
+    pub fn record(&mut self, endpoint: &str, request: &[u8], answer: Answer, note: &str) {
+        let at_ms = self.elapsed_ms();
+        self.transcript.push(Exchange {
+            at_ms,
+            session: self.link.session(),
+            endpoint: endpoint.to_owned(),
+            request: request.to_vec(),
+            request_plain: None,
+            answer,
+            answer_plain: None,
+            note: note.to_owned(),
+        });
+    }
+
+    /// Starts a new transport session.
+    pub fn new_session(&mut self) -> Result<(), LinkError> {
+        self.link.new_session()?;
+        self.note(format!("new transport session {}", self.link.session()));
+        Ok(())
+    }
+
+    /// The wrapped link.
+    pub fn link(&mut self) -> &mut dyn Link {
+        self.link.as_mut()
+    }
+
+    /// The transcript so far.
+    pub fn into_transcript(self) -> Vec<Exchange> {
+        self.transcript
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}

@@ -1,0 +1,202 @@
+//! What a run produces: verdicts, timings and transcripts, per case and per matrix column.
+//!
+//! The runner fills these in; the reports (`report`) only read them. Plain data, serialisable, so a
+//! run can also be saved as JSON and re-rendered.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One column of the matrix: a device reached over one transport with one security scheme.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Column {
+    /// Short device label, e.g. `sim` or `http://192.168.4.1:80`.
+    pub device: String,
+    /// Transport name: `http`, `console`, `serial`.
+    pub transport: String,
+    /// Security scheme 0, 1 or 2.
+    pub security: u8,
+    /// Profile the expectations were taken from (e.g. `esp-idf-5.5`).
+    pub profile: String,
+}
+
+impl Column {
+    /// `sim/http/sec2`: the column's name in reports and test-case class names.
+    pub fn label(&self) -> String {
+        format!("{}/{}/sec{}", self.device, self.transport, self.security)
+    }
+}
+
+/// The verdict on one case in one column.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "detail", rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// An expectation did not hold; the text says which and what was seen instead.
+    Fail(String),
+    /// The case does not apply to this column (e.g. an HTTP case on the console); the text says why.
+    /// Reported, never silently dropped.
+    Skip(String),
+}
+
+impl Verdict {
+    /// Short word for tables: `pass`, `FAIL`, `skip`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail(_) => "FAIL",
+            Self::Skip(_) => "skip",
+        }
+    }
+}
+
+/// How the device answered one request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum Answer {
+    /// A response body.
+    Data(#[serde(with = "hex_bytes")] Vec<u8>),
+    /// No response: what ESP-IDF calls a transport error (spec §4.4). The text says how it looked on
+    /// this transport (connection closed, HTTP 500, no hex line, timeout…).
+    NoResponse(String),
+}
+
+/// One request/response pair of a case's transcript.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    /// Milliseconds since the case started.
+    pub at_ms: u64,
+    /// Transport session the request went out on (HTTP: connection/cookie number; console: session id).
+    pub session: u32,
+    /// Endpoint name, or a transport-level label such as `HTTP` for raw requests.
+    pub endpoint: String,
+    /// Bytes on the wire (ciphertext on encrypted endpoints).
+    #[serde(with = "hex_bytes")]
+    pub request: Vec<u8>,
+    /// Plaintext before encryption, when the client encrypted it.
+    #[serde(with = "opt_hex_bytes")]
+    pub request_plain: Option<Vec<u8>>,
+    /// What came back.
+    pub answer: Answer,
+    /// Decrypted response, when the client could decrypt it.
+    #[serde(with = "opt_hex_bytes")]
+    pub answer_plain: Option<Vec<u8>>,
+    /// Free-form note (what the step does, or a decoded view).
+    pub note: String,
+}
+
+/// One case run in one column.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    /// Stable case ID, e.g. `SEC1-POP-WRONG`.
+    pub id: String,
+    /// Group name, e.g. `session`.
+    pub group: String,
+    /// One-line title.
+    pub title: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Wall time of the case.
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    /// Every exchange of the case (kept for all cases; reports show it for failures).
+    pub transcript: Vec<Exchange>,
+}
+
+/// All cases of one column.
+#[derive(Clone, Debug, Serialize)]
+pub struct ColumnReport {
+    /// The column.
+    pub column: Column,
+    /// Results in catalogue order.
+    pub results: Vec<CaseResult>,
+    /// Wall time of the column.
+    #[serde(with = "millis")]
+    pub duration: Duration,
+}
+
+/// A whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Tool name and version, e.g. `provlab-conformance 0.1.0`.
+    pub tool: String,
+    /// When the run started, RFC 3339 UTC.
+    pub started: String,
+    /// Wall time of the whole run.
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    /// Case filter in effect, if any.
+    pub filter: Option<String>,
+    /// One entry per column.
+    pub columns: Vec<ColumnReport>,
+}
+
+/// Pass/fail/skip counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Skipped (not applicable).
+    pub skip: usize,
+}
+
+impl Tally {
+    /// Adds one verdict.
+    pub fn add(&mut self, v: &Verdict) {
+        match v {
+            Verdict::Pass => self.pass += 1,
+            Verdict::Fail(_) => self.fail += 1,
+            Verdict::Skip(_) => self.skip += 1,
+        }
+    }
+}
+
+impl ColumnReport {
+    /// Counts of this column.
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        self.results.iter().for_each(|r| t.add(&r.verdict));
+        t
+    }
+}
+
+impl RunReport {
+    /// Counts over every column.
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for c in &self.columns {
+            c.results.iter().for_each(|r| t.add(&r.verdict));
+        }
+        t
+    }
+}
+
+mod hex_bytes {
+    pub(super) fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+}
+
+mod opt_hex_bytes {
+    pub(super) fn serialize<S: serde::Serializer>(
+        b: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_str(&hex::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+mod millis {
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}

@@ -1,0 +1,288 @@
+//! JUnit XML, in the shape GitLab, Jenkins and GitHub test reporters read:
+//!
+//! ```xml
+//! <testsuites name="provlab-conformance 0.1.0" tests="7" failures="1" errors="0" skipped="2" time="1.234">
+//!   <testsuite name="sim/http/sec2" tests="3" failures="1" errors="0" skipped="0" time="0.800" timestamp="…">
+//!     <properties>…device, transport, security, profile…</properties>
+//!     <testcase classname="sim/http/sec2.session" name="SEC2-POP-WRONG: wrong PoP" time="0.040">
+//!       <failure message="detail" type="conformance">detail + text transcript</failure>
+//!     </testcase>
+//!     <testcase …><skipped message="why"/></testcase>
+//!   </testsuite>
+//! </testsuites>
+//! ```
+//!
+//! Every count attribute is computed from the verdicts, so the totals always match the test cases.
+
+use std::fmt::{self, Write as _};
+
+use super::{secs, text_transcript, visible};
+use crate::model::{CaseResult, ColumnReport, RunReport, Verdict};
+
+/// Longest `message` attribute, in characters; the element body always has the full detail.
+const MESSAGE_LIMIT: usize = 1000;
+
+/// Renders the whole run.
+pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
+    let mut x = String::with_capacity(4096);
+    let t = run.tally();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    writeln!(
+        x,
+        r#"<testsuites name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}">"#,
+        escape(&run.tool),
+        t.pass + t.fail + t.skip,
+        t.fail,
+        t.skip,
+        secs(run.duration)
+    )?;
+    for (i, col) in run.columns.iter().enumerate() {
+        suite(&mut x, run, i, col)?;
+    }
+    x.push_str("</testsuites>\n");
+    Ok(x)
+}
+
+/// One `<testsuite>`: a matrix column.
+fn suite(x: &mut String, run: &RunReport, id: usize, col: &ColumnReport) -> fmt::Result {
+    let label = col.column.label();
+    let t = col.tally();
+    writeln!(
+        x,
+        r#"  <testsuite name="{}" id="{id}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}" timestamp="{}">"#,
+        escape(&label),
+        t.pass + t.fail + t.skip,
+        t.fail,
+        t.skip,
+        secs(col.duration),
+        escape(&run.started)
+    )?;
+    x.push_str("    <properties>\n");
+    let security = col.column.security.to_string();
+    let mut props = vec![
+        ("device", col.column.device.as_str()),
+        ("transport", col.column.transport.as_str()),
+        ("security", security.as_str()),
+        ("profile", col.column.profile.as_str()),
+        ("tool", run.tool.as_str()),
+    ];
+    if let Some(filter) = &run.filter {
+        props.push(("filter", filter));
+    }
+    for (name, value) in props {
+        writeln!(
+            x,
+            r#"      <property name="{name}" value="{}"/>"#,
+            escape(value)
+        )?;
+    }
+    x.push_str("    </properties>\n");
+    for case in &col.results {
+        testcase(x, &label, case)?;
+    }
+    x.push_str("  </testsuite>\n");
+    Ok(())
+}
+
+/// One `<testcase>`.
+fn testcase(x: &mut String, label: &str, case: &CaseResult) -> fmt::Result {
+    write!(
+        x,
+        r#"    <testcase classname="{}" name="{}" time="{}""#,
+        escape(&format!("{label}.{}", case.group)),
+        escape(&format!("{}: {}", case.id, case.title)),
+        secs(case.duration)
+    )?;
+    match &case.verdict {
+        Verdict::Pass => x.push_str("/>\n"),
+        Verdict::Fail(detail) => {
+            let body = format!(
+                "{detail}\n\nTranscript ({} exchanges):\n{}",
+                case.transcript.len(),
+                text_transcript(&case.transcript)
+            );
+            writeln!(
+                x,
+                ">\n      <failure message=\"{}\" type=\"conformance\">{}</failure>\n    </testcase>",
+                escape(&message(detail)),
+                escape_text(&body)
+            )?;
+        }
+        Verdict::Skip(why) => writeln!(
+            x,
+            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+            escape(why)
+        )?,
+    }
+    Ok(())
+}
+
+/// The detail, cut to [`MESSAGE_LIMIT`] characters for the `message` attribute.
+fn message(detail: &str) -> String {
+    match detail.char_indices().nth(MESSAGE_LIMIT) {
+        Some((cut, _)) => format!("{}…", &detail[..cut]),
+        None => detail.to_owned(),
+    }
+}
+
+/// Escapes text for a double-quoted XML 1.0 attribute value: markup characters become entities,
+/// tab/LF/CR character references (so attribute-value normalisation keeps them), and characters
+/// XML forbids are made [`visible`].
+fn escape(s: &str) -> String {
+    escape_with(s, true)
+}
+
+/// Escapes text for XML 1.0 element content: like [`escape`], but tabs and line feeds stay
+/// literal so the failure body reads as the transcript it is.
+fn escape_text(s: &str) -> String {
+    escape_with(s, false)
+}
+
+/// [`escape`] (`attribute`) or [`escape_text`].
+fn escape_with(s: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match visible(c) {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{check_markup, sample, Element, NASTY_NOTE};
+    use super::*;
+
+    fn count(elements: &[Element], name: &str) -> usize {
+        elements.iter().filter(|e| e.name == name).count()
+    }
+
+    fn num(e: &Element, attr: &str) -> usize {
+        e.attr(attr)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("<{}> has no numeric {attr}", e.name))
+    }
+
+    #[test]
+    fn xml_is_well_formed_and_counts_match_the_verdicts() {
+        let run = sample();
+        let xml = render(&run).unwrap();
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"));
+        let el = check_markup(&xml, &[]).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+
+        let root = &el[0];
+        assert_eq!(root.name, "testsuites");
+        let t = run.tally();
+        assert_eq!((t.pass, t.fail, t.skip), (4, 1, 2));
+        assert_eq!(num(root, "tests"), 7);
+        assert_eq!(num(root, "failures"), t.fail);
+        assert_eq!(num(root, "skipped"), t.skip);
+        assert_eq!(num(root, "errors"), 0);
+        assert_eq!(root.attr("time"), Some("1.234"));
+
+        assert_eq!(count(&el, "testsuite"), 2);
+        assert_eq!(count(&el, "testcase"), 7);
+        assert_eq!(count(&el, "failure"), 1);
+        assert_eq!(count(&el, "skipped"), 2);
+
+        let suites: Vec<_> = el.iter().filter(|e| e.name == "testsuite").collect();
+        for (s, col) in suites.iter().zip(&run.columns) {
+            let t = col.tally();
+            assert_eq!(s.attr("name"), Some(col.column.label().as_str()));
+            assert_eq!(num(s, "tests"), col.results.len());
+            assert_eq!(num(s, "failures"), t.fail);
+            assert_eq!(num(s, "skipped"), t.skip);
+        }
+        assert_eq!(suites[0].attr("name"), Some("sim/http/sec2"));
+        assert_eq!(suites[1].attr("name"), Some("sim/console/sec1"));
+    }
+
+    #[test]
+    fn testcases_are_named_by_column_group_id_and_title() {
+        let el = check_markup(&render(&sample()).unwrap(), &[]).unwrap();
+        let case = el
+            .iter()
+            .find(|e| e.name == "testcase" && e.attr("classname") == Some("sim/http/sec2.session"))
+            .unwrap();
+        assert_eq!(
+            case.attr("name"),
+            Some("SEC2-HANDSHAKE: handshake completes")
+        );
+        assert_eq!(case.attr("time"), Some("0.012"));
+        let failing = el.iter().position(|e| e.name == "failure").unwrap();
+        assert_eq!(
+            el[failing - 1].attr("name"),
+            Some("SEC2-POP-WRONG: wrong PoP | rejected &lt;b&gt;")
+        );
+        assert_eq!(
+            el[failing].attr("message"),
+            Some("expected status 0x03, got &lt;none&gt; &amp; &quot;closed&quot;␇")
+        );
+    }
+
+    #[test]
+    fn failure_body_has_the_escaped_transcript() {
+        let xml = render(&sample()).unwrap();
+        assert!(!xml.contains(NASTY_NOTE));
+        assert!(!xml.contains("<&>"));
+        assert!(!xml.contains("<eof>"));
+        assert!(!xml.contains('\u{1}') && !xml.contains('\u{7}'));
+        assert!(xml.contains("note: pop check &lt;&amp;&gt;&quot; ␁bell"));
+        assert!(xml.contains("\n#1 +3ms -&gt; prov-session [session 1] 0802ab\n"));
+        assert!(xml.contains("\n    &lt;- 08025acd\n"));
+        assert!(xml.contains("&lt;- no response (connection closed &lt;eof&gt;)"));
+        assert!(xml.contains(&format!("{}… (1000 bytes)", "42".repeat(512))));
+        assert!(!xml.contains(&"42".repeat(513)));
+    }
+
+    #[test]
+    fn skips_carry_their_reason() {
+        let xml = render(&sample()).unwrap();
+        assert!(xml.contains(r#"<skipped message="security 2 only &lt;sec2&gt;"/>"#));
+        assert!(xml.contains(r#"<skipped message="HTTP only"/>"#));
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+        assert_eq!(escape("l1\nl2\tx\r"), "l1&#10;l2&#9;x&#13;");
+        assert_eq!(escape_text("l1\nl2\tx\r<"), "l1\nl2\tx&#13;&lt;");
+        assert_eq!(escape("\u{0}\u{1b}\u{ffff}"), "␀␛\u{fffd}");
+        assert_eq!(
+            message(&"x".repeat(1500)).chars().count(),
+            MESSAGE_LIMIT + 1
+        );
+        assert_eq!(message("short"), "short");
+    }
+
+    #[test]
+    fn the_checker_rejects_malformed_markup() {
+        assert!(check_markup("<a><b></b></a>", &[]).is_ok());
+        assert!(check_markup("<a><b></a></b>", &[]).is_err());
+        assert!(check_markup("<a>", &[]).is_err());
+        assert!(check_markup("<a>x & y</a>", &[]).is_err());
+        assert!(check_markup("<a>&bogus;</a>", &[]).is_err());
+        assert!(check_markup("<a x=\"<\"/>", &[]).is_err());
+        assert!(check_markup("<a x=y/>", &[]).is_err());
+        assert!(check_markup("<a>\u{1}</a>", &[]).is_err());
+    }
+
+    #[test]
+    fn empty_run_is_still_valid() {
+        let mut run = sample();
+        run.columns.clear();
+        let xml = render(&run).unwrap();
+        let el = check_markup(&xml, &[]).unwrap();
+        assert_eq!(el.len(), 1);
+        assert_eq!(num(&el[0], "tests"), 0);
+    }
+}

@@ -1,0 +1,245 @@
+//! Runs the catalogue over a matrix of columns: each case on a fresh link, in parallel where the device
+//! allows, no fail-fast, every case timed, progress on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::case::{Case, Ctx, Env, Stop};
+use crate::description::Description;
+use crate::dut::Dut;
+use crate::link::Recorder;
+use crate::model::{CaseResult, Column, ColumnReport, Verdict};
+use crate::profile::Profile;
+
+/// One column to run: a device, its description, the scheme and the profile.
+pub struct Plan<'a> {
+    /// The device.
+    pub dut: &'a dyn Dut,
+    /// What the suite needs to know about it.
+    pub desc: &'a Description,
+    /// Expectations profile.
+    pub profile: Profile,
+}
+
+/// How cases are picked.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    patterns: Vec<String>,
+}
+
+impl Filter {
+    /// Comma-separated patterns; `*` matches any run of characters, matching is case-insensitive, and a
+    /// pattern without `*` matches IDs that contain it. Empty = everything.
+    pub fn new(spec: Option<&str>) -> Self {
+        Self {
+            patterns: spec
+                .unwrap_or_default()
+                .split(',')
+                .map(|p| p.trim().to_ascii_uppercase())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Whether case `id` is selected.
+    pub fn matches(&self, id: &str) -> bool {
+        let id = id.to_ascii_uppercase();
+        self.patterns.is_empty() || self.patterns.iter().any(|p| glob(p, &id))
+    }
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    if !pattern.contains('*') {
+        return text.contains(pattern);
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// Progress output shared by the worker threads.
+pub struct Progress {
+    total: usize,
+    done: AtomicUsize,
+    verbose: bool,
+    quiet: bool,
+    tty: bool,
+    out: Mutex<()>,
+}
+
+impl Progress {
+    /// Progress over `total` case runs.
+    pub fn new(total: usize, verbose: bool, quiet: bool) -> Self {
+        Self {
+            total,
+            done: AtomicUsize::new(0),
+            verbose,
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            out: Mutex::new(()),
+        }
+    }
+
+    /// Counts one finished case and shows it (every case with `--verbose`, else failures only).
+    pub fn report(&self, column: &str, r: &CaseResult) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.quiet {
+            return;
+        }
+        let _lock = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut err = std::io::stderr().lock();
+        let line = format!(
+            "[{n:>4}/{}] {:<4} {column} {} ({:.2} s)",
+            self.total,
+            r.verdict.word(),
+            r.id,
+            r.duration.as_secs_f64()
+        );
+        let failed = matches!(r.verdict, Verdict::Fail(_));
+        if self.verbose || failed {
+            if self.tty {
+                let _ = write!(err, "\r\x1b[K");
+            }
+            let _ = writeln!(err, "{line}");
+            if let Verdict::Fail(why) = &r.verdict {
+                let _ = writeln!(err, "         {why}");
+            }
+        } else if self.tty {
+            let _ = write!(err, "\r\x1b[K{line}");
+        }
+        let _ = err.flush();
+    }
+
+    /// Ends the progress line.
+    pub fn finish(&self) {
+        if self.tty && !self.verbose && !self.quiet {
+            let _ = writeln!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}
+
+/// Runs `cases` (already filtered) in one column.
+pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> ColumnReport {
+    let column = Column {
+        device: plan.dut.label(),
+        transport: plan.dut.transport().name().into(),
+        security: plan.desc.security,
+        profile: plan.profile.name().into(),
+    };
+    let label = column.label();
+    let env = Env {
+        desc: plan.desc,
+        profile: plan.profile,
+        transport: plan.dut.transport(),
+        security: plan.desc.security,
+    };
+    let started = Instant::now();
+    // A device that keeps its state between links runs the state-changing cases last.
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    if !plan.dut.fresh_per_connect() {
+        order.sort_by_key(|&i| cases[i].disturbs);
+    }
+    let slots: Vec<Mutex<Option<CaseResult>>> = cases.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = plan.dut.parallelism().clamp(1, cases.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = order.get(k) else { return };
+                let r = run_case(plan.dut, cases[i], env);
+                progress.report(&label, &r);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    let results = slots
+        .into_iter()
+        .zip(cases)
+        .map(|(slot, case)| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| CaseResult {
+                    id: case.id.into(),
+                    group: case.group.name().into(),
+                    title: case.title.into(),
+                    verdict: Verdict::Fail("case did not run (worker thread died)".into()),
+                    duration: Duration::ZERO,
+                    transcript: Vec::new(),
+                })
+        })
+        .collect();
+    ColumnReport {
+        column,
+        results,
+        duration: started.elapsed(),
+    }
+}
+
+/// Runs one case on a fresh link. A panic in a case body is a failure of that case, not of the run.
+pub fn run_case(dut: &dyn Dut, case: &Case, env: Env<'_>) -> CaseResult {
+    let started = Instant::now();
+    let base = |verdict, transcript| CaseResult {
+        id: case.id.into(),
+        group: case.group.name().into(),
+        title: case.title.into(),
+        verdict,
+        duration: started.elapsed(),
+        transcript,
+    };
+    if let Some(why) = (case.applies)(&env) {
+        return base(Verdict::Skip(why), Vec::new());
+    }
+    let link = match dut.connect() {
+        Ok(l) => l,
+        Err(e) => return base(Verdict::Fail(e.to_string()), Vec::new()),
+    };
+    let mut ctx = Ctx::new(env, Recorder::new(link), case.id);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (case.run)(&mut ctx)));
+    let verdict = match outcome {
+        Ok(Ok(())) => Verdict::Pass,
+        Ok(Err(Stop::Fail(why))) => Verdict::Fail(why),
+        Ok(Err(Stop::Skip(why))) => Verdict::Skip(why),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            Verdict::Fail(format!("case panicked (suite bug): {msg}"))
+        }
+    };
+    base(verdict, ctx.rec.into_transcript())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_globs_and_substrings() {
+        let f = Filter::new(Some("sec1-*,golden"));
+        assert!(f.matches("SEC1-POP-WRONG"));
+        assert!(f.matches("GOLDEN-sec0_full_flow"));
+        assert!(!f.matches("SEC2-PASSWORD-WRONG"));
+        assert!(Filter::new(None).matches("ANY"));
+        assert!(Filter::new(Some("*-WRONG")).matches("SEC1-POP-WRONG"));
+        assert!(!Filter::new(Some("*-WRONG")).matches("SEC1-POP-WRONG-RETRY"));
+    }
+}
