@@ -94,6 +94,46 @@ impl Group {
     }
 }
 
+/// When a case applies: `Some(reason)` when it does not.
+pub type Applies = fn(&Env<'_>) -> Option<String>;
+
+/// A case body.
+pub type Body = fn(&mut Ctx<'_>) -> Step<()>;
+
+impl Group {
+    /// A case of this group that leaves the device as it found it.
+    pub const fn case(
+        self,
+        id: &'static str,
+        title: &'static str,
+        applies: Applies,
+        run: Body,
+    ) -> Case {
+        Case {
+            id,
+            group: self,
+            title,
+            applies,
+            disturbs: false,
+            run,
+        }
+    }
+
+    /// A case of this group that leaves the device changed (provisioned, failed or stopped).
+    pub const fn disturbing(
+        self,
+        id: &'static str,
+        title: &'static str,
+        applies: Applies,
+        run: Body,
+    ) -> Case {
+        Case {
+            disturbs: true,
+            ..self.case(id, title, applies, run)
+        }
+    }
+}
+
 /// What a case may look at before it runs.
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
@@ -116,12 +156,12 @@ pub struct Case {
     /// One line: what is checked.
     pub title: &'static str,
     /// `Some(reason)` when the case does not apply to a column.
-    pub applies: fn(&Env<'_>) -> Option<String>,
+    pub applies: Applies,
     /// The case leaves the device changed (provisioned or stopped): on devices that are not fresh per
     /// connection it runs after the others.
     pub disturbs: bool,
     /// The body.
-    pub run: fn(&mut Ctx<'_>) -> Step<()>,
+    pub run: Body,
 }
 
 /// Applies everywhere.

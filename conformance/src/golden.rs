@@ -207,6 +207,8 @@ fn replay(
             return Ok((Verdict::Skip(format!("decoded replay: {why}")), Vec::new()));
         }
     }
+    // The embedded simulator runs on virtual time, so the replay is exact and never races timers.
+    let mut clock: Option<sim_device::runtime::DeviceHandle> = None;
     let link = if exact {
         let file = &g.scenario.file;
         let mut config = vectors::setup::device_config(&file.inputs)?;
@@ -223,10 +225,13 @@ fn replay(
             config,
             world,
             rng: Some(factory),
+            virtual_clock: true,
         };
-        SimDut::new(transport, setup, rt.clone(), "sim".into())
-            .connect()
-            .map_err(|e| e.to_string())?
+        let (link, handle) = SimDut::new(transport, setup, rt.clone(), "sim".into())
+            .connect_with_handle()
+            .map_err(|e| e.to_string())?;
+        clock = Some(handle);
+        link
     } else {
         dut.connect().map_err(|e| e.to_string())?
     };
@@ -238,7 +243,13 @@ fn replay(
         match step {
             Step::Advance(a) => {
                 rec.note(format!("step {}: advance {} ms", a.step, a.millis));
-                std::thread::sleep(Duration::from_millis(a.millis));
+                let d = Duration::from_millis(a.millis);
+                match &clock {
+                    Some(h) => {
+                        rt.block_on(h.control(sim_device::runtime::ControlOp::Advance(d)))?;
+                    }
+                    None => std::thread::sleep(d),
+                }
             }
             Step::Request(r) => {
                 while session < r.session_id {
@@ -341,9 +352,15 @@ struct Live {
     response0: Option<Vec<u8>>,
     cipher: Option<Cipher>,
     security: u8,
-    /// Failed Security 1 Command1s since Command0: an ESP-IDF ≤ 5.5 device has moved its CTR stream
-    /// 32 bytes for each (spec §8.1), network_provisioning rebuilds it.
-    failed_command1: u64,
+    /// The recorded client secret (X25519 key or SRP `a`).
+    secret: Vec<u8>,
+    /// Credentials the recorded client may have used (client's and device's).
+    candidates: Vec<Option<Vec<u8>>>,
+    /// The recorded Response0, to find out how the recorded client built its Command1.
+    recorded_r0: Option<Vec<u8>>,
+    /// Username of the recorded Security 2 Command0.
+    username: Vec<u8>,
+    /// An ESP-IDF ≤ 5.5 device keeps its CTR counter after a failed Command1 (spec §8.1).
     keeps_counter: bool,
 }
 
@@ -376,54 +393,67 @@ fn session_kind(bytes: &[u8]) -> Kind {
 impl Live {
     fn new(g: &Golden, profile: crate::profile::Profile) -> Result<Self, String> {
         let inputs = &g.raw["inputs"];
-        let secret = |what: &str| {
-            inputs["client_secrets"]
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .find(|s| s["what"].as_str().is_some_and(|w| w.contains(what)))
-                })
-                .and_then(|s| s["hex"].as_str())
-                .and_then(|h| hex::decode(h).ok())
-        };
+        let secret = inputs["client_secrets"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|s| s["hex"].as_str())
+            .and_then(|h| hex::decode(h).ok())
+            .unwrap_or_default();
+        let text = |k: &str| inputs[k].as_str().map(|p| p.as_bytes().to_vec());
         let security = g.scenario.file.inputs.security;
-        let handshake = match security {
-            1 => secret("x25519")
-                .and_then(|k| <[u8; 32]>::try_from(k).ok())
-                .map(|k| {
-                    let pop = match inputs.get("client_pop") {
-                        Some(v) => v.as_str().map(|p| p.as_bytes().to_vec()),
-                        None => inputs["pop"].as_str().map(|p| p.as_bytes().to_vec()),
-                    };
-                    Handshake::Sec1(Box::new(Sec1Client::new(pop, k)))
-                }),
-            2 => secret("srp")
-                .and_then(|a| <[u8; 32]>::try_from(a).ok())
-                .map(|a| {
-                    let user = inputs["sec2_username"].as_str().unwrap_or("wifiprov");
-                    let pass = inputs["client_password"]
-                        .as_str()
-                        .or_else(|| inputs["sec2_password"].as_str())
-                        .unwrap_or("");
-                    // The recorded `a` is the draw before esp_prov sets its top bit; `from_rng`
-                    // does the same.
-                    let mut draw = crate::client::FixedRng::new(a.to_vec());
-                    Handshake::Sec2(Box::new(Sec2Client::from_rng(
-                        user.as_bytes(),
-                        pass.as_bytes(),
-                        &mut draw,
-                    )))
-                }),
-            _ => None,
+        let candidates = match security {
+            1 => vec![text("client_pop"), text("pop"), None],
+            _ => vec![text("client_password"), text("sec2_password")],
         };
         Ok(Self {
-            handshake,
+            handshake: None,
             response0: None,
             cipher: (security == 0).then_some(Cipher::Plain),
             security,
-            failed_command1: 0,
+            secret,
+            candidates,
+            recorded_r0: None,
+            username: Vec::new(),
             keeps_counter: profile == crate::profile::Profile::EspIdf55,
         })
+    }
+
+    /// Rebuilds the recorded client's Command1 choice (credential and, for Security 1, keystream
+    /// offset) from the recorded Response0, and answers the live Response0 the same way.
+    fn command1(&mut self, recorded: &[u8], live_r0: &[u8]) -> Option<Vec<u8>> {
+        let rec_r0 = self.recorded_r0.clone()?;
+        for cand in self.candidates.clone() {
+            match self.security {
+                1 => {
+                    let key = <[u8; 32]>::try_from(self.secret.as_slice()).ok()?;
+                    for k in 0..8u64 {
+                        let mut probe = Sec1Client::new(cand.clone(), key);
+                        if probe.command1_at(&rec_r0, 32 * k).ok().as_deref() == Some(recorded) {
+                            let off = if self.keeps_counter { 32 * k } else { 0 };
+                            let mut live = Sec1Client::new(cand, key);
+                            let c1 = live.command1_at(live_r0, off).ok();
+                            self.handshake = Some(Handshake::Sec1(Box::new(live)));
+                            return c1;
+                        }
+                    }
+                }
+                _ => {
+                    let pass = cand.clone().unwrap_or_default();
+                    let make = |secret: &[u8]| {
+                        let mut draw = crate::client::FixedRng::new(secret.to_vec());
+                        Sec2Client::from_rng(self.username.clone(), pass.clone(), &mut draw)
+                    };
+                    let mut probe = make(&self.secret);
+                    if probe.command1(&rec_r0).ok().as_deref() == Some(recorded) {
+                        let mut live = make(&self.secret);
+                        let c1 = live.command1(live_r0).ok();
+                        self.handshake = Some(Handshake::Sec2(Box::new(live)));
+                        return c1;
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// One step: handshake steps are recomputed, data steps re-encrypted; outcomes and plaintexts judged.
@@ -443,31 +473,34 @@ impl Live {
         } else {
             Kind::Other
         };
-        let (body, sent_plain) = match (&mut self.handshake, &self.response0) {
-            (Some(hs), Some(r0)) if kind == Kind::Command1 => {
-                let offset = if self.keeps_counter {
-                    32 * self.failed_command1
-                } else {
-                    0
-                };
-                let c1 = match hs {
-                    Handshake::Sec1(c) => c.command1_at(r0, offset).ok(),
-                    other => other.command1(r0).ok().flatten(),
-                };
-                (c1.unwrap_or_else(|| r.request.clone()), None)
+        if kind == Kind::Command0 {
+            self.recorded_r0 = match &r.expected {
+                Expected::Response(b) => Some(b.clone()),
+                Expected::Error(_) => None,
+            };
+            if let Ok(sd) =
+                <proto::protocomm::SessionData as prost::Message>::decode(r.request.as_slice())
+            {
+                if let Some(proto::protocomm::session_data::Proto::Sec2(p)) = sd.proto {
+                    if let Some(proto::protocomm::sec2_payload::Payload::Sc0(c0)) = p.payload {
+                        self.username = c0.client_username;
+                    }
+                }
             }
-            _ => match (r.endpoint.as_str(), &plain, &mut self.cipher) {
+        }
+        let live_c1 = match (&kind, self.response0.clone()) {
+            (Kind::Command1, Some(r0)) => self.command1(&r.request, &r0),
+            _ => None,
+        };
+        let (body, sent_plain) = match live_c1 {
+            Some(c1) => (c1, None),
+            None => match (r.endpoint.as_str(), &plain, &mut self.cipher) {
                 ("prov-session" | "proto-ver", _, _) => (r.request.clone(), None),
                 (_, Some(p), Some(c)) if self.security > 0 => (c.encrypt(p), Some(p.clone())),
                 _ => (r.request.clone(), None),
             },
         };
         let answer = send(rec, r, &body, sent_plain.as_deref());
-        match (&answer, &kind) {
-            (Answer::NoResponse(_), Kind::Command1) => self.failed_command1 += 1,
-            (_, Kind::Command0) => self.failed_command1 = 0,
-            _ => {}
-        }
         if let Answer::Data(d) = &answer {
             match kind {
                 Kind::Command0 => self.response0 = Some(d.clone()),

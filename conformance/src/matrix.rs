@@ -241,6 +241,6 @@ mod tests {
         let at = |s| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
         assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(at(1_795_276_800)), "2026-11-21T00:00:00Z");
+        assert_eq!(rfc3339(at(1_795_219_200)), "2026-11-21T00:00:00Z");
     }
 }

@@ -99,7 +99,10 @@ fn start(args: &[&str], marker: &str, on_stderr: bool) -> (Proc, String) {
     let marker = marker.to_owned();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split_once(&marker).map(|(_, r)| r.trim().to_owned()) {
+            if let Some(rest) = line
+                .split_once(&marker)
+                .and_then(|(_, r)| r.split_whitespace().next().map(str::to_owned))
+            {
                 let _ = tx.send(rest);
             }
         }

@@ -63,6 +63,7 @@ impl Client {
             store: None,
             seed: None,
             rng: None,
+            virtual_clock: false,
         })
         .expect("device task");
         let (io, server) = tokio::io::duplex(1 << 16);

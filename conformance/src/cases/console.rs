@@ -1,8 +1,9 @@
 //! The console line protocol (spec §4.3.1): echo, prompt, reply framing, and its 256-byte line limit.
 
+use crate::case::Group::Console as G;
 use std::time::Duration;
 
-use crate::case::{only_sec, Case, Ctx, Env, Group, Step, Stop};
+use crate::case::{only_sec, Case, Ctx, Env, Step, Stop};
 use crate::client::Sec2Client;
 use crate::ensure;
 use crate::profile::Profile;
@@ -10,47 +11,31 @@ use crate::profile::Profile;
 /// The console cases.
 pub fn cases() -> Vec<Case> {
     vec![
-        case(
+        G.case(
             "CONSOLE-ECHO-REPLY-PROMPT",
             "a request line is echoed, answered by one lowercase hex line, then the prompt",
             line,
             echo_reply,
         ),
-        case(
+        G.case(
             "CONSOLE-TOO-FEW-ARGS",
             "a line with fewer than 3 arguments prints nothing but the next prompt",
             line,
             too_few,
         ),
-        case(
+        G.case(
             "CONSOLE-UPPERCASE-HEX",
             "the payload may be written in uppercase hex",
             line,
             uppercase,
         ),
-        case(
+        G.case(
             "CONSOLE-SEC2-LINE-LIMIT",
             "Security 2 Command0 (768 hex digits) does not fit the 256-byte line: no response",
             |e| line(e).or_else(|| only_sec(e, 2)),
             line_limit,
         ),
     ]
-}
-
-fn case(
-    id: &'static str,
-    title: &'static str,
-    applies: fn(&Env<'_>) -> Option<String>,
-    run: fn(&mut Ctx<'_>) -> Step<()>,
-) -> Case {
-    Case {
-        id,
-        group: Group::Console,
-        title,
-        applies,
-        disturbs: false,
-        run,
-    }
 }
 
 fn line(env: &Env<'_>) -> Option<String> {

@@ -2,10 +2,11 @@
 //! Expectations come from `wifi_auth_error_then_reset.json` and `ctrl_reprov_with_auto_stop.json`.
 //! CtrlReprov cases assume auto-stop is enabled, the default of ESP-IDF and of the simulator.
 
+use crate::case::Group::Ctrl as G;
 use proto::protocomm::Status;
 use proto::wifi_prov::{WifiConnectFailedReason, WifiStationState};
 
-use crate::case::{session_possible, short_hex, Case, Ctx, Group, Step, Stop};
+use crate::case::{session_possible, short_hex, Case, Ctx, Step, Stop};
 use crate::cases::config::{
     apply_ok, call_maybe, esp_family, expect_connected, expect_connecting, expect_failure, set_ok,
     show, status_raw,
@@ -17,33 +18,14 @@ use crate::profile::Profile;
 /// The ctrl cases.
 pub fn cases() -> Vec<Case> {
     vec![
-        dcase("CTRL-RESET-AFTER-FAILURE", "CtrlReset after AuthError answers Success; GetStatus keeps the failure until the next ApplyConfig, which connects", reset_after_failure),
-        case("CTRL-RESET-INITIAL", "CtrlReset before any ApplyConfig: InternalError (ESP-IDF 5.5) / Success (network_prov ≥ 1.2.1, Zephyr)", reset_initial),
-        dcase("CTRL-RESET-WHILE-CONNECTING", "CtrlReset while connecting: InternalError and the connection goes on (ESP-IDF) / Success (Zephyr)", reset_while_connecting),
-        dcase("CTRL-RESET-AFTER-SUCCESS", "CtrlReset after Connected: InternalError (ESP-IDF) / Success (Zephyr)", reset_after_success),
-        case("CTRL-REPROV-AUTO-STOP", "CtrlReprov with auto-stop enabled: InternalError (ESP-IDF) / Success (Zephyr); nothing changes", reprov_auto_stop),
-        dcase("CTRL-REPROV-AFTER-SUCCESS", "CtrlReprov after Connected with auto-stop enabled: InternalError (ESP-IDF) / Success (Zephyr)", reprov_after_success),
-        case("CTRL-UNKNOWN-MSG", "prov-ctrl with msg 0 (reserved), a response type or an unknown number gets no response; the session goes on", unknown_msg),
+        G.disturbing("CTRL-RESET-AFTER-FAILURE", "CtrlReset after AuthError answers Success; GetStatus keeps the failure until the next ApplyConfig, which connects", session_possible, reset_after_failure),
+        G.case("CTRL-RESET-INITIAL", "CtrlReset before any ApplyConfig: InternalError (ESP-IDF 5.5) / Success (network_prov ≥ 1.2.1, Zephyr)", session_possible, reset_initial),
+        G.disturbing("CTRL-RESET-WHILE-CONNECTING", "CtrlReset while connecting: InternalError and the connection goes on (ESP-IDF) / Success (Zephyr)", session_possible, reset_while_connecting),
+        G.disturbing("CTRL-RESET-AFTER-SUCCESS", "CtrlReset after Connected: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, reset_after_success),
+        G.case("CTRL-REPROV-AUTO-STOP", "CtrlReprov with auto-stop enabled: InternalError (ESP-IDF) / Success (Zephyr); nothing changes", session_possible, reprov_auto_stop),
+        G.disturbing("CTRL-REPROV-AFTER-SUCCESS", "CtrlReprov after Connected with auto-stop enabled: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, reprov_after_success),
+        G.case("CTRL-UNKNOWN-MSG", "prov-ctrl with msg 0 (reserved), a response type or an unknown number gets no response; the session goes on", session_possible, unknown_msg),
     ]
-}
-
-fn case(id: &'static str, title: &'static str, run: fn(&mut Ctx<'_>) -> Step<()>) -> Case {
-    Case {
-        id,
-        group: Group::Ctrl,
-        title,
-        applies: session_possible,
-        disturbs: false,
-        run,
-    }
-}
-
-/// A case that applies credentials (the device is left connected, failed or stopped).
-fn dcase(id: &'static str, title: &'static str, run: fn(&mut Ctx<'_>) -> Step<()>) -> Case {
-    Case {
-        disturbs: true,
-        ..case(id, title, run)
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

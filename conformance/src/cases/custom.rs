@@ -1,7 +1,8 @@
 //! Application ("custom") endpoints: ordinary encrypted data endpoints (spec §1.2, §6.6, §7.1). The
 //! device file lists the ones that echo their input; `custom_data_echo.json` is the reference.
 
-use crate::case::{secure, session_possible, short_hex, Case, Ctx, Env, Group, Step, Stop};
+use crate::case::Group::Custom as G;
+use crate::case::{secure, session_possible, short_hex, Case, Ctx, Env, Step, Stop};
 use crate::cases::config::{call_maybe, status_raw};
 use crate::client::Cipher;
 use crate::dut::http::RawResponse;
@@ -16,28 +17,12 @@ const NO_SUCH_ENDPOINT: &str = "provlab-no-such-endpoint";
 /// The custom-endpoint cases.
 pub fn cases() -> Vec<Case> {
     vec![
-        case("CUSTOM-ECHO", "each custom endpoint echoes its input through the session's encryption", with_endpoints, echo),
-        case("CUSTOM-LARGE", "each custom endpoint echoes a large payload (4000 bytes over HTTP, 100 over the console's 256-byte lines)", with_endpoints, large),
-        case("CUSTOM-EMPTY", "an empty payload to a custom endpoint gets no response (ESP-IDF heap: malloc(0) is NULL) and the session goes on", with_endpoints, empty),
-        case("CUSTOM-BEFORE-HANDSHAKE", "a custom endpoint before the handshake gets no response (Security 1/2); after the handshake it works", secure_with_endpoints, before_handshake),
-        case("CUSTOM-UNKNOWN-ENDPOINT", "an endpoint that does not exist: HTTP 404 / no console reply; the session goes on", session_possible, unknown_endpoint),
+        G.case("CUSTOM-ECHO", "each custom endpoint echoes its input through the session's encryption", with_endpoints, echo),
+        G.case("CUSTOM-LARGE", "each custom endpoint echoes a large payload (4000 bytes over HTTP, 100 over the console's 256-byte lines)", with_endpoints, large),
+        G.case("CUSTOM-EMPTY", "an empty payload to a custom endpoint gets no response (ESP-IDF heap: malloc(0) is NULL) and the session goes on", with_endpoints, empty),
+        G.case("CUSTOM-BEFORE-HANDSHAKE", "a custom endpoint before the handshake gets no response (Security 1/2); after the handshake it works", secure_with_endpoints, before_handshake),
+        G.case("CUSTOM-UNKNOWN-ENDPOINT", "an endpoint that does not exist: HTTP 404 / no console reply; the session goes on", session_possible, unknown_endpoint),
     ]
-}
-
-fn case(
-    id: &'static str,
-    title: &'static str,
-    applies: fn(&Env<'_>) -> Option<String>,
-    run: fn(&mut Ctx<'_>) -> Step<()>,
-) -> Case {
-    Case {
-        id,
-        group: Group::Custom,
-        title,
-        applies,
-        disturbs: false,
-        run,
-    }
 }
 
 fn with_endpoints(env: &Env<'_>) -> Option<String> {

@@ -4,7 +4,8 @@
 //! Expectations come from `bad_inputs_sec1.json`, `bad_inputs_sec2.json`, `bad_inputs_sec0.json` and
 //! `sec1_full_flow.json` (empty payload: the chip's `malloc(0)` returns NULL).
 
-use crate::case::{only_sec, secure, short_hex, Case, Ctx, Env, Group, Step, Stop};
+use crate::case::Group::Data as G;
+use crate::case::{only_sec, secure, short_hex, Case, Ctx, Env, Step, Stop};
 use crate::cases::session::{
     can_session, establish, raw, refuse, refuse_with, secure_session, status_ok, SESSION,
 };
@@ -15,32 +16,16 @@ use crate::model::Answer;
 /// The data cases.
 pub fn cases() -> Vec<Case> {
     vec![
-        case("DATA-SEC1-KEYSTREAM", "Security 1: 20 GetStatus round trips on one continuous AES-CTR stream shared by both directions", |e| only_sec(e, 1), sec1_keystream),
-        case("DATA-SEC2-NONCE-COUNTER", "Security 2: the GCM nonce counter starts at 1 and advances by exactly one per message in each direction", sec2_session, sec2_nonce_counter),
-        case("DATA-BEFORE-HANDSHAKE", "Security 1/2: data endpoints before the handshake (and between Command0 and Command1) get no response", secure, before_handshake),
-        case("DATA-SEC0-NO-HANDSHAKE", "Security 0: data endpoints answer in plaintext without any prov-session exchange", |e| only_sec(e, 0), sec0_no_handshake),
-        case("DATA-PLAINTEXT-IN-SESSION", "Security 1/2: a plaintext request in an established session gets no response; the session goes on", secure_session, plaintext_in_session),
-        case("DATA-OTHER-SESSION-ID", "Security 1/2: data on a transport session other than the established one gets no response", secure_session, other_session_id),
-        case("DATA-SEC2-TAMPERED", "Security 2: a replayed, tag-corrupted, body-corrupted or short ciphertext gets no response and does not advance the counter", sec2_session, sec2_tampered),
-        case("DATA-EMPTY-PAYLOAD", "Security 1/2: an empty encrypted payload (Sec2: tag only) gets no response and leaves keystream/counter alone", secure_session, empty_payload),
-        case("DATA-SEC1-GARBAGE", "Security 1: random ciphertext gets no response but consumes its length of keystream", |e| only_sec(e, 1), sec1_garbage),
+        G.case("DATA-SEC1-KEYSTREAM", "Security 1: 20 GetStatus round trips on one continuous AES-CTR stream shared by both directions", |e| only_sec(e, 1), sec1_keystream),
+        G.case("DATA-SEC2-NONCE-COUNTER", "Security 2: the GCM nonce counter starts at 1 and advances by exactly one per message in each direction", sec2_session, sec2_nonce_counter),
+        G.case("DATA-BEFORE-HANDSHAKE", "Security 1/2: data endpoints before the handshake (and between Command0 and Command1) get no response", secure, before_handshake),
+        G.case("DATA-SEC0-NO-HANDSHAKE", "Security 0: data endpoints answer in plaintext without any prov-session exchange", |e| only_sec(e, 0), sec0_no_handshake),
+        G.case("DATA-PLAINTEXT-IN-SESSION", "Security 1/2: a plaintext request in an established session gets no response; the session goes on", secure_session, plaintext_in_session),
+        G.case("DATA-OTHER-SESSION-ID", "Security 1/2: data on a transport session other than the established one gets no response", secure_session, other_session_id),
+        G.case("DATA-SEC2-TAMPERED", "Security 2: a replayed, tag-corrupted, body-corrupted or short ciphertext gets no response and does not advance the counter", sec2_session, sec2_tampered),
+        G.case("DATA-EMPTY-PAYLOAD", "Security 1/2: an empty encrypted payload (Sec2: tag only) gets no response and leaves keystream/counter alone", secure_session, empty_payload),
+        G.case("DATA-SEC1-GARBAGE", "Security 1: random ciphertext gets no response but consumes its length of keystream", |e| only_sec(e, 1), sec1_garbage),
     ]
-}
-
-fn case(
-    id: &'static str,
-    title: &'static str,
-    applies: fn(&Env<'_>) -> Option<String>,
-    run: fn(&mut Ctx<'_>) -> Step<()>,
-) -> Case {
-    Case {
-        id,
-        group: Group::Data,
-        title,
-        applies,
-        disturbs: false,
-        run,
-    }
 }
 
 fn sec2_session(env: &Env<'_>) -> Option<String> {

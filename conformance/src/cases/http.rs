@@ -1,7 +1,8 @@
 //! SoftAP HTTP transport semantics (spec §4.1): the session cookie, socket fallback, and how errors and
 //! malformed requests look on the wire.
 
-use crate::case::{secure, session_possible, Case, Ctx, Env, Group, Step, Stop};
+use crate::case::Group::Http as G;
+use crate::case::{secure, session_possible, Case, Ctx, Env, Step, Stop};
 use crate::client::messages;
 use crate::dut::http::{HttpLink, RawResponse};
 use crate::ensure;
@@ -12,32 +13,16 @@ use crate::profile::Profile;
 /// The HTTP cases.
 pub fn cases() -> Vec<Case> {
     vec![
-        case("HTTP-SET-COOKIE-NEW-SESSION", "a new client's first response carries `Set-Cookie: session=<uint32>`, 200 OK, text/html", http, set_cookie),
-        case("HTTP-SET-COOKIE-ONCE", "a request that continues the session has no Set-Cookie (ESP-IDF) / has it again (Zephyr)", http, set_cookie_once),
-        case("HTTP-COOKIE-RESUMES-SESSION", "the cookie carries the secure session to a new TCP connection", http_session, cookie_resume),
-        case("HTTP-SOCKET-FALLBACK", "without a cookie, one TCP connection keeps the session (ESP-IDF); Zephyr: cookie only", http_session, socket_fallback),
-        case("HTTP-WRONG-COOKIE-NEW-SESSION", "a wrong cookie starts a new session: encrypted data then fails", http_session, wrong_cookie),
-        case("HTTP-ERROR-NO-RESPONSE", "a protocomm error closes the connection without a response (ESP-IDF) / HTTP 500 (Zephyr)", http, error_closes),
-        case("HTTP-404-UNKNOWN-URI", "POST to an unregistered URI: 404 `Nothing matches the given URI`", http, not_found),
-        case("HTTP-405-GET", "GET on an endpoint URI: 405 Method Not Allowed", http, method),
-        case("HTTP-BODY-OVER-4096", "Content-Length 4097 closes the connection without a response", http, too_large),
+        G.case("HTTP-SET-COOKIE-NEW-SESSION", "a new client's first response carries `Set-Cookie: session=<uint32>`, 200 OK, text/html", http, set_cookie),
+        G.case("HTTP-SET-COOKIE-ONCE", "a request that continues the session has no Set-Cookie (ESP-IDF) / has it again (Zephyr)", http, set_cookie_once),
+        G.case("HTTP-COOKIE-RESUMES-SESSION", "the cookie carries the secure session to a new TCP connection", http_session, cookie_resume),
+        G.case("HTTP-SOCKET-FALLBACK", "without a cookie, one TCP connection keeps the session (ESP-IDF); Zephyr: cookie only", http_session, socket_fallback),
+        G.case("HTTP-WRONG-COOKIE-NEW-SESSION", "a wrong cookie starts a new session: encrypted data then fails", http_session, wrong_cookie),
+        G.case("HTTP-ERROR-NO-RESPONSE", "a protocomm error closes the connection without a response (ESP-IDF) / HTTP 500 (Zephyr)", http, error_closes),
+        G.case("HTTP-404-UNKNOWN-URI", "POST to an unregistered URI: 404 `Nothing matches the given URI`", http, not_found),
+        G.case("HTTP-405-GET", "GET on an endpoint URI: 405 Method Not Allowed", http, method),
+        G.case("HTTP-BODY-OVER-4096", "Content-Length 4097 closes the connection without a response", http, too_large),
     ]
-}
-
-fn case(
-    id: &'static str,
-    title: &'static str,
-    applies: fn(&Env<'_>) -> Option<String>,
-    run: fn(&mut Ctx<'_>) -> Step<()>,
-) -> Case {
-    Case {
-        id,
-        group: Group::Http,
-        title,
-        applies,
-        disturbs: false,
-        run,
-    }
 }
 
 fn http(env: &Env<'_>) -> Option<String> {

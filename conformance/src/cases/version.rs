@@ -1,8 +1,9 @@
 //! `proto-ver`: the version document and capabilities (spec §1.3, §1.4, §8.1).
 
+use crate::case::Group::Version as G;
 use serde_json::Value;
 
-use crate::case::{always, secure, session_possible, Case, Ctx, Env, Group, Step, Stop};
+use crate::case::{always, secure, session_possible, Case, Ctx, Env, Step, Stop};
 use crate::ensure;
 use crate::link::Transport;
 use crate::profile::Profile;
@@ -10,77 +11,61 @@ use crate::profile::Profile;
 /// The version cases.
 pub fn cases() -> Vec<Case> {
     vec![
-        case(
+        G.case(
             "VER-JSON",
             "proto-ver answers a JSON object with a `prov` object",
             always,
             json,
         ),
-        case(
+        G.case(
             "VER-STRING",
             "prov.ver is the profile's version string",
             always,
             ver_string,
         ),
-        case(
+        G.case(
             "VER-SEC-VER",
             "prov.sec_ver is the configured scheme",
             always,
             sec_ver,
         ),
-        case(
+        G.case(
             "VER-SEC-PATCH",
             "prov.sec_patch_ver: 0 for Sec0/1, 1 for patched Sec2; absent on Zephyr",
             always,
             sec_patch,
         ),
-        case(
+        G.case(
             "VER-CAPS",
             "prov.cap holds exactly the profile's capabilities, in order",
             always,
             caps,
         ),
-        case(
+        G.case(
             "VER-LAYOUT",
             "the JSON text has cJSON's formatted layout (ESP-IDF) or compact (Zephyr)",
             always,
             layout,
         ),
-        case(
+        G.case(
             "VER-BODY-IGNORED",
             "the request body does not change the answer (`none`, `---`, `ESP`, 100 bytes)",
             always,
             body_ignored,
         ),
-        case(
+        G.case(
             "VER-PLAINTEXT-IN-SESSION",
             "proto-ver stays plaintext and unchanged after a handshake",
             |e| secure(e).or_else(|| session_possible(e)),
             in_session,
         ),
-        case(
+        G.case(
             "VER-EMPTY-BODY",
             "HTTP: an empty body is rejected (ESP-IDF) or answered (Zephyr)",
             http_only,
             empty_body,
         ),
     ]
-}
-
-fn case(
-    id: &'static str,
-    title: &'static str,
-    applies: fn(&Env<'_>) -> Option<String>,
-    run: fn(&mut Ctx<'_>) -> Step<()>,
-) -> Case {
-    Case {
-        id,
-        group: Group::Version,
-        title,
-        applies,
-        disturbs: false,
-        run,
-    }
 }
 
 fn http_only(env: &Env<'_>) -> Option<String> {

@@ -236,7 +236,13 @@ fn pump(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>) {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            // A serial port times out while idle: check that someone still listens, so a dropped
+            // link releases the port.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                if tx.send(Vec::new()).is_err() {
+                    return;
+                }
+            }
             Err(_) => return,
         }
     }

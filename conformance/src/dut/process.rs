@@ -41,7 +41,10 @@ impl Drop for ChildGuard {
 
 impl Dut for ProcessDut {
     fn label(&self) -> String {
-        format!("console:{}", self.command)
+        // The program's name, not the whole command line: it names a matrix column.
+        let program = self.command.split_whitespace().next().unwrap_or_default();
+        let name = program.rsplit('/').next().unwrap_or(program);
+        format!("console:{name}")
     }
 
     fn transport(&self) -> Transport {

@@ -39,10 +39,22 @@ impl Dut for SerialDut {
     }
 
     fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
-        let port = serialport::new(&self.port, self.baud)
-            .timeout(Duration::from_millis(100))
-            .open()
-            .map_err(|e| LinkError::Unreachable(format!("{}: {e}", self.port)))?;
+        // The previous case's link releases the port within one read timeout.
+        let mut tries = 0;
+        let port = loop {
+            match serialport::new(&self.port, self.baud)
+                .timeout(Duration::from_millis(100))
+                .open()
+            {
+                Ok(p) => break p,
+                Err(e) if tries < 20 => {
+                    tries += 1;
+                    tracing::debug!(port = %self.port, error = %e, "serial port busy, retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(LinkError::Unreachable(format!("{}: {e}", self.port))),
+            }
+        };
         let reader = port
             .try_clone()
             .map_err(|e| LinkError::Unreachable(format!("{}: {e}", self.port)))?;

@@ -30,6 +30,8 @@ pub struct SimSetup {
     pub world: World,
     /// Randomness per boot; `None` = OS randomness.
     pub rng: Option<runtime::RngFactory>,
+    /// Virtual time (golden replay): timers fire only when the replay advances the clock.
+    pub virtual_clock: bool,
 }
 
 impl SimSetup {
@@ -52,6 +54,7 @@ impl SimSetup {
             config,
             world,
             rng: None,
+            virtual_clock: false,
         })
     }
 }
@@ -124,6 +127,14 @@ impl Dut for SimDut {
     }
 
     fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
+        self.connect_with_handle().map(|(link, _)| link)
+    }
+}
+
+impl SimDut {
+    /// Opens a link and also returns the device's handle (for control operations such as advancing
+    /// a virtual clock).
+    pub fn connect_with_handle(&self) -> Result<(Box<dyn Link>, DeviceHandle), LinkError> {
         let setup = self.setup.clone();
         let unreachable = |e: String| LinkError::Unreachable(format!("simulator: {e}"));
         let _guard = self.rt.enter();
@@ -133,6 +144,7 @@ impl Dut for SimDut {
             store: None,
             seed: None,
             rng: setup.rng,
+            virtual_clock: setup.virtual_clock,
         })
         .map_err(unreachable)?;
         match self.transport {
@@ -144,8 +156,8 @@ impl Dut for SimDut {
                 let addr = server.local_addr();
                 let task = self.rt.spawn(server.run(handle.clone()));
                 let link = HttpLink::new(&addr.to_string(), LineOptions::default().timeout)?
-                    .with_keep(Box::new(Tasks(vec![task], handle)));
-                Ok(Box::new(link))
+                    .with_keep(Box::new(Tasks(vec![task], handle.clone())));
+                Ok((Box::new(link), handle))
             }
             Transport::Console | Transport::Serial => {
                 let (ours, theirs) = UnixStream::pair()?;
@@ -162,9 +174,9 @@ impl Dut for SimDut {
                     Box::new(reader),
                     Box::new(ours),
                     LineOptions::default(),
-                    Box::new(Tasks(vec![task], handle)),
+                    Box::new(Tasks(vec![task], handle.clone())),
                 )?;
-                Ok(Box::new(link))
+                Ok((Box::new(link), handle))
             }
         }
     }

@@ -304,6 +304,7 @@ async fn run(args: Args) -> Result<()> {
         store,
         seed,
         rng: None,
+        virtual_clock: false,
     })
     .map_err(anyhow::Error::msg)?;
 

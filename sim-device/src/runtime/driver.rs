@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand_core::RngCore;
 use serde_json::{json, Value};
@@ -16,99 +16,24 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::DeviceConfig;
 use crate::device::Device;
-use crate::error::{NoResponse, Reject};
+use crate::error::Reject;
 use crate::event::DeviceEvent;
-use crate::manager::{ServiceState, StationState};
 use crate::misbehave::Misbehaviours;
 use crate::protocomm::Reply;
 use crate::rng::{DeviceRng, Draw, SeededRng};
 use crate::runtime::events::{self, EventRecord};
 use crate::runtime::store::CredentialStore;
 use crate::runtime::world::{World, WorldFile};
-use crate::wifi::{Ap, DisconnectReason};
+use crate::wifi::Ap;
 use crate::SessionId;
+
+/// Upper bound on timer expiries in one virtual-clock step (a device re-arming timers forever).
+const MAX_VIRTUAL_STEPS: usize = 10_000;
 
 /// How many events the history keeps (oldest dropped first).
 const HISTORY: usize = 10_000;
 
-/// Makes the device RNG for boot number `boot` (0 first). Lets a harness inject exactly the values a golden
-/// vector recorded (e.g. a [`RecordedRng`](crate::RecordedRng) per boot) while requests go through a real
-/// transport.
-pub type RngFactory = Arc<dyn Fn(u64) -> Box<dyn DeviceRng> + Send + Sync>;
-
-/// Everything the device task needs.
-pub struct SimOptions {
-    /// Device configuration (its `wifi` and `stored_credentials` are replaced by `world` and `store`).
-    pub device: DeviceConfig,
-    /// The radio environment.
-    pub world: World,
-    /// Where credentials persist; `None` keeps them in memory for this run only.
-    pub store: Option<CredentialStore>,
-    /// A seed for reproducible runs (keys, nonces, cookies); `None` uses OS randomness.
-    pub seed: Option<Vec<u8>>,
-    /// The device RNG of each boot, instead of `seed`/OS randomness. Session cookies are not drawn from it:
-    /// they still come from `seed` (or the OS), so the device's draws are exactly the protocol's.
-    pub rng: Option<RngFactory>,
-}
-
-/// What transports watch: whether to serve, and under which boot.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    /// Boot number (0 first).
-    pub boot: u64,
-    /// The provisioning service runs: the transport should be up.
-    pub serving: bool,
-    /// Registered endpoint names.
-    pub endpoints: Vec<String>,
-    /// Manager state.
-    pub service_state: ServiceState,
-    /// Station state.
-    pub station_state: StationState,
-    /// Credentials persisted.
-    pub provisioned: bool,
-    /// Extra delay a transport adds before each reply.
-    pub reply_latency: Duration,
-}
-
-/// Why a request got no reply.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    /// The device answered with an error: the transport renders it as spec §4.4 says.
-    #[error("{0}")]
-    Rejected(NoResponse),
-    /// The device rebooted (or the request belonged to an earlier boot).
-    #[error("device rebooted")]
-    Rebooted,
-    /// The device task has ended.
-    #[error("device task ended")]
-    Gone,
-}
-
-/// Run-time operations of the control channel.
-#[derive(Debug)]
-pub enum ControlOp {
-    /// State summary.
-    State,
-    /// Event records with `seq > since`.
-    Events {
-        /// Last sequence number already seen.
-        since: u64,
-    },
-    /// Power cycle: sessions lost, credentials kept.
-    Reboot,
-    /// Erase credentials, then reboot.
-    FactoryReset,
-    /// The current world, in file form.
-    GetWorld,
-    /// Replace the world.
-    SetWorld(Box<WorldFile>),
-    /// Take every AP with this SSID off the air.
-    ApDown(String),
-    /// Bring APs taken down with [`ControlOp::ApDown`] back.
-    ApUp(String),
-    /// The next connect attempt fails with this reason.
-    FailNextConnect(DisconnectReason),
-}
+pub use super::options::{ControlOp, RequestError, RngFactory, SimOptions, Status};
 
 type Responder<T> = oneshot::Sender<T>;
 
@@ -246,6 +171,8 @@ struct Driver {
     memory_creds: Option<crate::config::Credentials>,
     seed: Option<Vec<u8>>,
     rng: Option<RngFactory>,
+    /// Virtual time, when [`SimOptions::virtual_clock`] is set.
+    clock: Option<Instant>,
     device: Device,
     boot: u64,
     started: Instant,
@@ -270,6 +197,7 @@ impl Driver {
             memory_creds: stored.clone(),
             seed: opts.seed,
             rng: opts.rng,
+            clock: opts.virtual_clock.then(Instant::now),
             boot: 0,
             started: Instant::now(),
             seq: 0,
@@ -301,7 +229,42 @@ impl Driver {
             provisioned = cfg.stored_credentials.is_some(),
             "device boot"
         );
-        Device::new(cfg, rng, Instant::now())
+        Device::new(cfg, rng, self.now())
+    }
+
+    /// The device's notion of now: virtual or wall-clock.
+    fn now(&self) -> Instant {
+        self.clock.unwrap_or_else(Instant::now)
+    }
+
+    /// Fires every timer due by `end` in order (virtual clock), delivering what they complete.
+    fn run_timers_until(&mut self, end: Instant) {
+        for _ in 0..MAX_VIRTUAL_STEPS {
+            match self.device.poll_timeout() {
+                Some(t) if t <= end => {
+                    self.clock = Some(t.max(self.now()));
+                    self.device.handle_timeout(t);
+                    self.drain();
+                }
+                _ => break,
+            }
+        }
+        self.clock = Some(end.max(self.now()));
+    }
+
+    /// Virtual clock: a deferred reply moves time to each next timer until it is ready.
+    fn settle_deferred(&mut self) {
+        for _ in 0..MAX_VIRTUAL_STEPS {
+            if self.pending.is_none() {
+                return;
+            }
+            let Some(t) = self.device.poll_timeout() else {
+                return;
+            };
+            self.clock = Some(t.max(self.now()));
+            self.device.handle_timeout(t);
+            self.drain();
+        }
     }
 
     fn status(&self) -> Status {
@@ -323,7 +286,11 @@ impl Driver {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         loop {
-            let deadline = self.device.poll_timeout();
+            // On virtual time only requests and Advance move the clock.
+            let deadline = match self.clock {
+                Some(_) => None,
+                None => self.device.poll_timeout(),
+            };
             let timer = async move {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -338,6 +305,9 @@ impl Driver {
                 () = timer => self.device.handle_timeout(Instant::now()),
             }
             self.drain();
+            if self.clock.is_some() {
+                self.settle_deferred();
+            }
             self.publish();
         }
     }
@@ -367,10 +337,7 @@ impl Driver {
                     let _ = reply.send(Err(RequestError::Rebooted));
                     return;
                 }
-                match self
-                    .device
-                    .handle(&endpoint, session, &body, Instant::now())
-                {
+                match self.device.handle(&endpoint, session, &body, self.now()) {
                     Ok(Reply::Ready(out)) => {
                         tracing::debug!(%endpoint, session, len = out.len(), "reply");
                         let _ = reply.send(Ok(out));
@@ -487,8 +454,7 @@ impl Driver {
     }
 
     fn set_world(&mut self) {
-        self.device
-            .set_world(self.world.wifi.clone(), Instant::now());
+        self.device.set_world(self.world.wifi.clone(), self.now());
     }
 
     fn control(&mut self, op: ControlOp) -> Result<Value, String> {
@@ -552,6 +518,13 @@ impl Driver {
                 self.device.fail_next_connect(reason);
                 Ok(json!({"next_connect_fails_with": reason.0}))
             }
+            ControlOp::Advance(d) => match self.clock {
+                Some(now) => {
+                    self.run_timers_until(now + d);
+                    Ok(json!({"advanced_ms": d.as_millis()}))
+                }
+                None => Err("advance needs the virtual clock (SimOptions::virtual_clock)".into()),
+            },
         }
     }
 

@@ -1,6 +1,7 @@
 //! The runtime around the sans-IO core: what turns a [`Device`](crate::Device) into a process.
 //!
-//! - [`driver`]: the device task (wall-clock time, OS randomness, persistence, reboots) and its handle;
+//! - [`driver`]: the device task (wall-clock or virtual time, OS or injected randomness, persistence,
+//!   reboots) and its handle; [`options`]: what it starts with, its status, errors and control operations;
 //! - [`world`]: the world file (fake radio environment) in TOML;
 //! - [`store`]: crash-safe credential persistence under `--state-dir`;
 //! - [`events`]: events as log lines and history records;
@@ -13,6 +14,7 @@ pub mod banner;
 pub mod control;
 pub mod driver;
 pub mod events;
+pub mod options;
 pub mod store;
 pub mod world;
 

@@ -1,0 +1,257 @@
+//! `prov-scan`: ScanStart, ScanStatus and ScanResult paging (spec §5.2, §7.1, §8.1).
+//!
+//! Paging follows the clients of spec §8.3: esp_prov asks for 4 entries per call over BLE and up to
+//! 100 (clamped to the remaining count) over SoftAP; Android always 4. Every page must come back whole
+//! with status Success; only a request past the stored results gets the partial list + InternalError
+//! (ESP-IDF), and a request past the device's maximum (default 16) gets no response at all.
+//!
+//! This module holds the catalogue and the helpers shared with the config cases; `start` has the
+//! ScanStart/ScanStatus cases, `result` the ScanResult paging, bounds and entry cases.
+
+use crate::case::Group::Scan as G;
+use std::time::Duration;
+
+use proto::protocomm::Status;
+use proto::wifi_prov::{RespScanStatus, WiFiScanResult};
+
+use crate::case::{session_possible, Case, Ctx, Env, Step, Stop};
+use crate::cases::config::{call_maybe, no_response_fail};
+use crate::client::messages;
+use crate::ensure;
+use crate::link::Transport;
+use crate::profile::Profile;
+
+mod result;
+mod start;
+
+use result::{
+    beyond_count, beyond_max, count_zero, fields, finds_network, order, page_100, page_3, page_4,
+    page_5, result_before_scan, result_missing_payload,
+};
+use start::{
+    nonblocking, start_blocking, start_missing_payload, start_while_running, status_before_scan,
+};
+
+/// `CONFIG_WIFI_PROV_SCAN_MAX_ENTRIES` default (spec §5.2).
+pub(crate) const SCAN_MAX: u32 = 16;
+
+/// The Zephyr port answers at most this many entries per ScanResult (nanopb, spec §8.1).
+const ZEPHYR_PAGE: usize = 4;
+
+/// Longest wait for a non-blocking scan to finish.
+const SCAN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The scan cases.
+pub fn cases() -> Vec<Case> {
+    // The two "before any scan" cases come first: on a device that is not fresh per case the others
+    // leave results behind (the runner keeps catalogue order among non-disturbing cases).
+    vec![
+        G.case("SCAN-STATUS-BEFORE-SCAN", "ScanStatus before any scan: Success, no scan running, 0 results", session_possible, status_before_scan),
+        G.case("SCAN-RESULT-BEFORE-SCAN", "ScanResult before any scan: no entries, status InternalError (ESP-IDF) / Success (Zephyr)", session_possible, result_before_scan),
+        G.case("SCAN-START-BLOCKING", "a blocking ScanStart answers Success once the scan is over: ScanStatus then says finished, 1…16 results", session_possible, start_blocking),
+        G.case("SCAN-RESULT-PAGE-4", "ScanResult 4 entries per call (esp_prov BLE, Android) gives the whole list, each page Success", session_possible, page_4),
+        G.case("SCAN-RESULT-PAGE-100", "ScanResult up to 100 entries per call, clamped to the count (esp_prov SoftAP), gives the whole list", session_possible, page_100),
+        G.case("SCAN-RESULT-PAGE-3", "ScanResult in pages of 3 gives the same list as one entry at a time", session_possible, page_3),
+        G.case("SCAN-RESULT-PAGE-5", "ScanResult in pages of 5 gives the same list as one entry at a time", session_possible, page_5),
+        G.case("SCAN-RESULT-COUNT-ZERO", "ScanResult with count 0 answers an empty list with Success", session_possible, count_zero),
+        G.case("SCAN-RESULT-BEYOND-COUNT", "ScanResult past the stored results (below 16) answers the entries that exist + InternalError (ESP-IDF)", session_possible, beyond_count),
+        G.case("SCAN-RESULT-BEYOND-MAX", "ScanResult with start_index ≥ 16 or start_index + count > 16 gets no response (ESP-IDF) and the session goes on", session_possible, beyond_max),
+        G.case("SCAN-RESULT-ORDER", "scan results come strongest RSSI first (ESP-IDF; the Zephyr port keeps discovery order)", order_applies, order),
+        G.case("SCAN-RESULT-FIELDS", "every scan entry has an SSID of 1…32 bytes, a 6-byte BSSID, channel 1…14, a negative RSSI and a known auth mode", session_possible, fields),
+        G.case("SCAN-FINDS-NETWORK", "the scan lists the device file's first network", session_possible, finds_network),
+        G.case("SCAN-NONBLOCKING", "a non-blocking ScanStart answers at once; ScanStatus shows it running, then finished with results", session_possible, nonblocking),
+        G.case("SCAN-START-WHILE-RUNNING", "ScanStart while a scan runs answers Success at once, even when blocking (ESP-IDF)", esp_only, start_while_running),
+        G.case("SCAN-START-MISSING-PAYLOAD", "ScanStart without cmd_scan_start gets no response; the session and the stored results survive", session_possible, start_missing_payload),
+        G.case("SCAN-RESULT-MISSING-PAYLOAD", "ScanResult without cmd_scan_result (or with another member) gets no response; the session and results survive", session_possible, result_missing_payload),
+    ]
+}
+
+fn order_applies(env: &Env<'_>) -> Option<String> {
+    session_possible(env).or_else(|| {
+        (env.profile == Profile::Zephyr).then(|| {
+            "the Zephyr port reports scan results in discovery order, which the suite cannot know (spec §8.1)".into()
+        })
+    })
+}
+
+fn esp_only(env: &Env<'_>) -> Option<String> {
+    session_possible(env).or_else(|| {
+        (env.profile == Profile::Zephyr).then(|| {
+            "ScanStart during a running scan is not specified for the Zephyr port (spec §8.1)"
+                .into()
+        })
+    })
+}
+
+// ---- helpers shared with the config cases --------------------------------------------------------
+
+/// ScanStart with the parameters esp_prov uses on this transport (spec §5.2: SoftAP `group_channels`
+/// 5, otherwise 0; `period_ms` 120). Returns the outer status and the plaintext answer.
+pub(crate) fn scan_start(ctx: &mut Ctx<'_>, blocking: bool) -> Step<(i32, Vec<u8>)> {
+    let group = if ctx.env.transport == Transport::Http {
+        5
+    } else {
+        0
+    };
+    let note = if blocking {
+        "ScanStart (blocking)"
+    } else {
+        "ScanStart (non-blocking)"
+    };
+    let p = ctx.call(
+        "prov-scan",
+        &messages::scan_start(blocking, false, group, 120),
+        note,
+    )?;
+    let r = messages::decode_resp_scan_start(&p)
+        .map_err(|e| Stop::Fail(format!("{note}: {e} (spec §5.2)")))?;
+    Ok((r.status, p))
+}
+
+/// ScanStatus (`08 02`, as esp_prov sends it).
+pub(crate) fn scan_status(ctx: &mut Ctx<'_>) -> Step<RespScanStatus> {
+    let p = ctx.call("prov-scan", &messages::scan_status(), "ScanStatus")?;
+    let r = messages::decode_resp_scan_status(&p)
+        .map_err(|e| Stop::Fail(format!("ScanStatus: {e} (spec §5.2)")))?;
+    ensure!(
+        r.is_success(),
+        "ScanStatus answered status {}, expected Success (spec §5.2)",
+        messages::describe_status(r.status)
+    );
+    Ok(r.body)
+}
+
+/// One ScanResult answer.
+pub(crate) struct Page {
+    /// Outer status.
+    pub(crate) status: i32,
+    /// Entries.
+    pub(crate) entries: Vec<WiFiScanResult>,
+    /// Plaintext answer.
+    pub(crate) raw: Vec<u8>,
+}
+
+/// ScanResult; `None` when the device gave no response.
+pub(crate) fn scan_result(ctx: &mut Ctx<'_>, start: u32, count: u32) -> Step<Option<Page>> {
+    let note = format!("ScanResult start_index {start} count {count}");
+    let Some(p) = call_maybe(
+        ctx,
+        "prov-scan",
+        &messages::scan_result(start, count),
+        &note,
+    )?
+    else {
+        return Ok(None);
+    };
+    let r = messages::decode_resp_scan_result(&p)
+        .map_err(|e| Stop::Fail(format!("{note}: {e} (spec §5.2)")))?;
+    Ok(Some(Page {
+        status: r.status,
+        entries: r.body.entries,
+        raw: p,
+    }))
+}
+
+/// A blocking scan that must succeed; returns the result count ScanStatus then reports.
+pub(crate) fn scan_blocking(ctx: &mut Ctx<'_>) -> Step<u32> {
+    let (status, _) = scan_start(ctx, true)?;
+    ensure!(
+        status == Status::Success as i32,
+        "blocking ScanStart answered status {}, expected Success (spec §5.2)",
+        messages::describe_status(status)
+    );
+    let st = scan_status(ctx)?;
+    ensure!(
+        st.scan_finished,
+        "ScanStatus right after a blocking ScanStart says scan_finished = false; a blocking ScanStart answers only once the scan is over (spec §5.2)"
+    );
+    Ok(st.result_count)
+}
+
+/// Reads `n` results in pages of `page` (each request clamped to the remaining count, as esp_prov
+/// does). ESP-IDF must answer every page whole with Success; the Zephyr port may cut a page to 4.
+pub(crate) fn read_all(ctx: &mut Ctx<'_>, n: u32, page: u32) -> Step<Vec<WiFiScanResult>> {
+    let mut out: Vec<WiFiScanResult> = Vec::new();
+    while (out.len() as u32) < n {
+        let start = out.len() as u32;
+        let want = page.min(n - start);
+        let Some(r) = scan_result(ctx, start, want)? else {
+            return Err(no_response_fail(
+                &format!("ScanResult start_index {start} count {want} (of {n} results)"),
+                "a page inside the stored results is answered with Success (spec §5.2)",
+            ));
+        };
+        ensure!(
+            r.status == Status::Success as i32,
+            "ScanResult start_index {start} count {want} (of {n} results) answered status {}, expected Success (spec §5.2)",
+            messages::describe_status(r.status)
+        );
+        let got = r.entries.len();
+        if ctx.env.profile == Profile::Zephyr {
+            ensure!(
+                got >= 1 && got <= (want as usize).min(ZEPHYR_PAGE),
+                "ScanResult start_index {start} count {want}: {got} entries, expected 1…{} (Zephyr: at most 4 per response, spec §8.1)",
+                (want as usize).min(ZEPHYR_PAGE)
+            );
+        } else {
+            ensure!(
+                got == want as usize,
+                "ScanResult start_index {start} count {want} (of {n} results): {got} entries, expected {want} (spec §5.2)"
+            );
+        }
+        out.extend(r.entries);
+    }
+    Ok(out)
+}
+
+/// A blocking scan, then the whole list one entry at a time (every device supports count 1).
+pub(crate) fn scan_list(ctx: &mut Ctx<'_>) -> Step<Vec<WiFiScanResult>> {
+    let n = scan_blocking(ctx)?;
+    read_all(ctx, n, 1)
+}
+
+/// One entry, for messages.
+pub(crate) fn show_entry(e: &WiFiScanResult) -> String {
+    format!(
+        "{{ssid {:?}, bssid {}, channel {}, rssi {}, auth {}}}",
+        String::from_utf8_lossy(&e.ssid),
+        hex::encode(&e.bssid),
+        e.channel,
+        e.rssi,
+        e.auth
+    )
+}
+
+fn show_entries(es: &[WiFiScanResult]) -> String {
+    let v: Vec<String> = es.iter().map(show_entry).collect();
+    format!("[{}]", v.join(", "))
+}
+
+/// After a rejected request: the session still answers and the stored results are still there (a
+/// reboot would lose both).
+fn still_there(ctx: &mut Ctx<'_>, n: u32, what: &str) -> Step<()> {
+    let p = call_maybe(
+        ctx,
+        "prov-scan",
+        &messages::scan_status(),
+        "ScanStatus after the malformed request",
+    )?;
+    let Some(p) = p else {
+        return Err(Stop::Fail(format!(
+            "ScanStatus after {what} got no response: the session is gone (the device crashed and rebooted? \
+             spec §7.1: current firmware rejects the request and keeps working)"
+        )));
+    };
+    let st = messages::decode_resp_scan_status(&p)
+        .map_err(|e| Stop::Fail(format!("ScanStatus after {what}: {e}")))?;
+    ensure!(
+        st.body.scan_finished && st.body.result_count == n,
+        "ScanStatus after {what}: scan_finished {}, result_count {}, expected the {n} stored results to survive (results persist until the next ScanStart, spec §5.2; a reboot loses them)",
+        st.body.scan_finished,
+        st.body.result_count
+    );
+    if n > 0 {
+        read_all(ctx, n, 4)?;
+    }
+    Ok(())
+}
