@@ -312,19 +312,34 @@ fn send(rec: &mut Recorder, r: &RequestStep, body: &[u8], plain: Option<&[u8]>) 
     }
 }
 
-fn exact_step(rec: &mut Recorder, r: &RequestStep, transport: Transport) -> Result<(), String> {
-    let answer = send(rec, r, &r.request, None);
-    match (expected_on(r, transport), answer) {
-        (Expected::Error(_), Answer::NoResponse(_)) => Ok(()),
-        (Expected::Error(e), Answer::Data(d)) => Err(format!(
+/// What an answer says against the recording, before the bytes are compared.
+enum Presence {
+    /// Settled: one side has a response and the other none, or both none.
+    Done(Result<(), String>),
+    /// Both have a response: `(want, got)`, for the caller to compare.
+    Compare(Vec<u8>, Vec<u8>),
+}
+
+fn presence(expected: Expected, answer: Answer) -> Presence {
+    match (expected, answer) {
+        (Expected::Error(_), Answer::NoResponse(_)) => Presence::Done(Ok(())),
+        (Expected::Error(e), Answer::Data(d)) => Presence::Done(Err(format!(
             "expected no response ({}), got {}",
             e.name,
             short_hex(&d)
-        )),
+        ))),
         (Expected::Response(_), Answer::NoResponse(how)) => {
-            Err(format!("expected a response, got none ({how})"))
+            Presence::Done(Err(format!("expected a response, got none ({how})")))
         }
-        (Expected::Response(want), Answer::Data(got)) => {
+        (Expected::Response(want), Answer::Data(got)) => Presence::Compare(want, got),
+    }
+}
+
+fn exact_step(rec: &mut Recorder, r: &RequestStep, transport: Transport) -> Result<(), String> {
+    let answer = send(rec, r, &r.request, None);
+    match presence(expected_on(r, transport), answer) {
+        Presence::Done(v) => v,
+        Presence::Compare(want, got) => {
             if got == want {
                 Ok(())
             } else if r.nondeterministic {
@@ -512,17 +527,9 @@ impl Live {
                 Kind::Other => {}
             }
         }
-        match (expected, answer) {
-            (Expected::Error(_), Answer::NoResponse(_)) => Ok(()),
-            (Expected::Error(e), Answer::Data(d)) => Err(format!(
-                "expected no response ({}), got {}",
-                e.name,
-                short_hex(&d)
-            )),
-            (Expected::Response(_), Answer::NoResponse(how)) => {
-                Err(format!("expected a response, got none ({how})"))
-            }
-            (Expected::Response(want), Answer::Data(got)) => self.judge(rec, r, &want, &got),
+        match presence(expected, answer) {
+            Presence::Done(v) => v,
+            Presence::Compare(want, got) => self.judge(rec, r, &want, &got),
         }
     }
 

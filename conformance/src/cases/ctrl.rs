@@ -4,12 +4,12 @@
 
 use crate::case::Group::Ctrl as G;
 use proto::protocomm::Status;
-use proto::wifi_prov::{WifiConnectFailedReason, WifiStationState};
+use proto::wifi_prov::WifiStationState;
 
 use crate::case::{session_possible, short_hex, Case, Ctx, Step, Stop};
 use crate::cases::config::{
-    apply_ok, call_maybe, esp_family, expect_connected, expect_connecting, expect_failure, set_ok,
-    show, status_raw,
+    apply_ok, call_maybe, esp_family, expect_connected, expect_connecting, fail_auth, set_ok, show,
+    status_raw,
 };
 use crate::client::messages;
 use crate::ensure;
@@ -127,16 +127,8 @@ fn reset_after_failure(ctx: &mut Ctx<'_>) -> Step<()> {
             net.ssid
         )));
     }
-    let wrong = ctx.env.desc.wrong_password.clone();
     const VEC: &str = "vectors/esp-idf/wifi_auth_error_then_reset.json";
-    ctx.handshake()?;
-    set_ok(ctx, net.ssid.as_bytes(), wrong.as_bytes())?;
-    apply_ok(ctx)?;
-    expect_failure(
-        ctx,
-        WifiConnectFailedReason::AuthError,
-        &format!("{VEC} step 7"),
-    )?;
+    fail_auth(ctx, &net, &format!("{VEC} step 7"))?;
     expect_ctrl(
         ctx,
         Cmd::Reset,

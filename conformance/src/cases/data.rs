@@ -7,7 +7,8 @@
 use crate::case::Group::Data as G;
 use crate::case::{only_sec, secure, short_hex, Case, Ctx, Env, Step, Stop};
 use crate::cases::session::{
-    can_session, establish, raw, refuse, refuse_with, secure_session, status_ok, SESSION,
+    can_session, command1, establish, finish_with, in_session, pending, raw, refuse, refuse_with,
+    secure_session, status_ok,
 };
 use crate::client::{messages, Cipher, Ctr, Gcm};
 use crate::ensure;
@@ -293,8 +294,7 @@ fn before_handshake(ctx: &mut Ctx<'_>) -> Step<()> {
     if !can_session(ctx) {
         return Ok(());
     }
-    let mut hs = ctx.client(None)?;
-    let r0 = ctx.expect_data(SESSION, &hs.command0(), "Command0")?;
+    let (mut hs, r0) = pending(ctx)?;
     refuse(
         ctx,
         "prov-config",
@@ -302,13 +302,8 @@ fn before_handshake(ctx: &mut Ctx<'_>) -> Step<()> {
         "plaintext GetStatus between Command0 and Command1",
         "the session is in state CMD1, not established (spec §3.1; vectors/esp-idf/sec1_wrong_pop.json step 4)",
     )?;
-    let c1 = hs
-        .command1(&r0)?
-        .ok_or_else(|| Stop::Fail("case bug: no Command1 for a secure scheme".into()))?;
-    let r1 = ctx.expect_data(SESSION, &c1, "Command1")?;
-    let mut cipher = hs
-        .finish(&r1, ctx.sec_patch_ver())
-        .map_err(|e| Stop::Fail(format!("Response1: {e}")))?;
+    let c1 = command1(&mut hs, &r0)?;
+    let mut cipher = finish_with(ctx, &mut hs, &c1, "Command1", |e| format!("Response1: {e}"))?;
     status_ok(
         ctx,
         &mut cipher,
@@ -352,13 +347,7 @@ fn sec0_no_handshake(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 fn plaintext_in_session(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut cipher,
-        "GetStatus in the session",
-        "spec §3.3/§3.4",
-    )?;
+    let mut cipher = in_session(ctx)?;
     let body = long_plaintext();
     refuse(
         ctx,
@@ -383,13 +372,7 @@ fn plaintext_in_session(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 fn other_session_id(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut cipher,
-        "GetStatus in the session",
-        "spec §3.3/§3.4",
-    )?;
+    let mut cipher = in_session(ctx)?;
     ctx.rec.new_session()?;
     let vector = if ctx.env.security == 1 {
         "vectors/esp-idf/bad_inputs_sec1.json step 38"
@@ -416,13 +399,7 @@ fn other_session_id(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 fn empty_payload(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut cipher,
-        "GetStatus in the session",
-        "spec §3.3/§3.4",
-    )?;
+    let mut cipher = in_session(ctx)?;
     let (body, note, cite) = if ctx.env.security == 1 {
         (
             Vec::new(),

@@ -199,6 +199,14 @@ pub(crate) mod test_vectors {
             .collect()
     }
 
+    /// The `prov-session` request steps.
+    pub(crate) fn session_steps(v: &Value) -> Vec<&Value> {
+        steps(v)
+            .into_iter()
+            .filter(|s| s["endpoint"] == "prov-session")
+            .collect()
+    }
+
     pub(crate) fn field(step: &Value, name: &str) -> Option<Vec<u8>> {
         step.get(name).and_then(Value::as_str).map(h)
     }

@@ -15,14 +15,13 @@
 use std::fmt;
 
 use proto::protocomm::{
-    sec1_payload, session_data, Sec1MsgType, SessionCmd0, SessionCmd1, SessionResp0, SessionResp1,
-    Status,
+    sec1_payload, Sec1MsgType, Sec1Payload, SessionCmd0, SessionCmd1, SessionResp0, SessionResp1,
 };
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::cipher::{Cipher, Ctr};
-use super::messages::{decode_session, proto_name, session_data_sec1};
+use super::messages::{decode_scheme_response, session_data_sec1};
 use super::rng::ClientRng;
 use super::{fixed, ClientError};
 
@@ -48,86 +47,25 @@ pub fn command1_bytes(verify: &[u8]) -> Vec<u8> {
     )
 }
 
-fn sec1_response(
-    what: &'static str,
-    bytes: &[u8],
-    expected: Sec1MsgType,
-) -> Result<Option<sec1_payload::Payload>, ClientError> {
-    let sd = decode_session(bytes)?;
-    let payload = match sd.proto {
-        Some(session_data::Proto::Sec1(p)) => p,
-        other => {
-            return Err(ClientError::UnexpectedMessage {
-                what,
-                expected: "sec1 payload".into(),
-                got: proto_name(other.as_ref()),
-            })
-        }
-    };
-    if sd.sec_ver != 1 {
-        return Err(ClientError::UnexpectedMessage {
-            what,
-            expected: "sec_ver 1".into(),
-            got: format!("sec_ver {}", sd.sec_ver),
-        });
-    }
-    if payload.msg != expected as i32 {
-        return Err(ClientError::UnexpectedMessage {
-            what,
-            expected: expected.as_str_name().into(),
-            got: Sec1MsgType::try_from(payload.msg).map_or_else(
-                |_| format!("msg {}", payload.msg),
-                |m| m.as_str_name().into(),
-            ),
-        });
-    }
-    Ok(payload.payload)
-}
-
-fn member(p: Option<&sec1_payload::Payload>) -> String {
-    match p {
-        None => "no payload",
-        Some(sec1_payload::Payload::Sc0(_)) => "sc0",
-        Some(sec1_payload::Payload::Sr0(_)) => "sr0",
-        Some(sec1_payload::Payload::Sc1(_)) => "sc1",
-        Some(sec1_payload::Payload::Sr1(_)) => "sr1",
-    }
-    .into()
-}
-
 /// Decode and check Response0 (`sec_ver` 1, `Session_Response0`, `sr0`, status Success); field
 /// lengths are not checked here.
 pub fn decode_response0(bytes: &[u8]) -> Result<SessionResp0, ClientError> {
     const WHAT: &str = "Security 1 Response0";
-    match sec1_response(WHAT, bytes, Sec1MsgType::SessionResponse0)? {
-        Some(sec1_payload::Payload::Sr0(r)) if r.status == Status::Success as i32 => Ok(r),
-        Some(sec1_payload::Payload::Sr0(r)) => Err(ClientError::DeviceStatus {
-            what: WHAT,
-            status: r.status,
-        }),
-        other => Err(ClientError::UnexpectedMessage {
-            what: WHAT,
-            expected: "sr0".into(),
-            got: member(other.as_ref()),
-        }),
-    }
+    let msg = Sec1MsgType::SessionResponse0 as i32;
+    decode_scheme_response::<Sec1Payload, _>(WHAT, bytes, msg, "sr0", |m| match m {
+        sec1_payload::Payload::Sr0(r) => Some((r.status, r)),
+        _ => None,
+    })
 }
 
 /// Decode and check Response1 (`sec_ver` 1, `Session_Response1`, `sr1`, status Success).
 pub fn decode_response1(bytes: &[u8]) -> Result<SessionResp1, ClientError> {
     const WHAT: &str = "Security 1 Response1";
-    match sec1_response(WHAT, bytes, Sec1MsgType::SessionResponse1)? {
-        Some(sec1_payload::Payload::Sr1(r)) if r.status == Status::Success as i32 => Ok(r),
-        Some(sec1_payload::Payload::Sr1(r)) => Err(ClientError::DeviceStatus {
-            what: WHAT,
-            status: r.status,
-        }),
-        other => Err(ClientError::UnexpectedMessage {
-            what: WHAT,
-            expected: "sr1".into(),
-            got: member(other.as_ref()),
-        }),
-    }
+    let msg = Sec1MsgType::SessionResponse1 as i32;
+    decode_scheme_response::<Sec1Payload, _>(WHAT, bytes, msg, "sr1", |m| match m {
+        sec1_payload::Payload::Sr1(r) => Some((r.status, r)),
+        _ => None,
+    })
 }
 
 /// What Response0 taught the client (boxed to keep [`Sec1Client`] small).
@@ -300,10 +238,7 @@ mod tests {
     fn golden_sec1_full_flow() {
         let v = parse(SEC1_FULL_FLOW);
         let steps = steps(&v);
-        let session: Vec<_> = steps
-            .iter()
-            .filter(|s| s["endpoint"] == "prov-session")
-            .collect();
+        let session = session_steps(&v);
         let pop = v["inputs"]["pop"].as_str().unwrap().as_bytes().to_vec();
 
         let mut c = Sec1Client::new(Some(pop.clone()), secret(&v, 0));
@@ -410,11 +345,7 @@ mod tests {
     #[test]
     fn wrong_pop_changes_command1() {
         let v = parse(SEC1_FULL_FLOW);
-        let steps = steps(&v);
-        let session: Vec<_> = steps
-            .iter()
-            .filter(|s| s["endpoint"] == "prov-session")
-            .collect();
+        let session = session_steps(&v);
         let resp0 = field(session[0], "response_hex").unwrap();
         let recorded = field(session[1], "request_hex").unwrap();
         for pop in [Some(b"abcd1235".to_vec()), None, Some(Vec::new())] {

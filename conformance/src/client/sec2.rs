@@ -14,12 +14,12 @@
 use std::fmt;
 
 use proto::protocomm::{
-    sec2_payload, session_data, S2SessionCmd0, S2SessionCmd1, S2SessionResp0, S2SessionResp1,
-    Sec2MsgType, Status,
+    sec2_payload, S2SessionCmd0, S2SessionCmd1, S2SessionResp0, S2SessionResp1, Sec2MsgType,
+    Sec2Payload,
 };
 
 use super::cipher::{Cipher, Gcm};
-use super::messages::{decode_session, proto_name, session_data_sec2};
+use super::messages::{decode_scheme_response, session_data_sec2};
 use super::rng::ClientRng;
 use super::{srp, ClientError};
 
@@ -47,86 +47,25 @@ pub fn command1_bytes(proof: &[u8]) -> Vec<u8> {
     )
 }
 
-fn sec2_response(
-    what: &'static str,
-    bytes: &[u8],
-    expected: Sec2MsgType,
-) -> Result<Option<sec2_payload::Payload>, ClientError> {
-    let sd = decode_session(bytes)?;
-    let payload = match sd.proto {
-        Some(session_data::Proto::Sec2(p)) => p,
-        other => {
-            return Err(ClientError::UnexpectedMessage {
-                what,
-                expected: "sec2 payload".into(),
-                got: proto_name(other.as_ref()),
-            })
-        }
-    };
-    if sd.sec_ver != 2 {
-        return Err(ClientError::UnexpectedMessage {
-            what,
-            expected: "sec_ver 2".into(),
-            got: format!("sec_ver {}", sd.sec_ver),
-        });
-    }
-    if payload.msg != expected as i32 {
-        return Err(ClientError::UnexpectedMessage {
-            what,
-            expected: expected.as_str_name().into(),
-            got: Sec2MsgType::try_from(payload.msg).map_or_else(
-                |_| format!("msg {}", payload.msg),
-                |m| m.as_str_name().into(),
-            ),
-        });
-    }
-    Ok(payload.payload)
-}
-
-fn member(p: Option<&sec2_payload::Payload>) -> String {
-    match p {
-        None => "no payload",
-        Some(sec2_payload::Payload::Sc0(_)) => "sc0",
-        Some(sec2_payload::Payload::Sr0(_)) => "sr0",
-        Some(sec2_payload::Payload::Sc1(_)) => "sc1",
-        Some(sec2_payload::Payload::Sr1(_)) => "sr1",
-    }
-    .into()
-}
-
 /// Decode and check Response0 (`sec_ver` 2, `S2Session_Response0`, `sr0`, status Success); field
 /// lengths are not checked here.
 pub fn decode_response0(bytes: &[u8]) -> Result<S2SessionResp0, ClientError> {
     const WHAT: &str = "Security 2 Response0";
-    match sec2_response(WHAT, bytes, Sec2MsgType::S2SessionResponse0)? {
-        Some(sec2_payload::Payload::Sr0(r)) if r.status == Status::Success as i32 => Ok(r),
-        Some(sec2_payload::Payload::Sr0(r)) => Err(ClientError::DeviceStatus {
-            what: WHAT,
-            status: r.status,
-        }),
-        other => Err(ClientError::UnexpectedMessage {
-            what: WHAT,
-            expected: "sr0".into(),
-            got: member(other.as_ref()),
-        }),
-    }
+    let msg = Sec2MsgType::S2SessionResponse0 as i32;
+    decode_scheme_response::<Sec2Payload, _>(WHAT, bytes, msg, "sr0", |m| match m {
+        sec2_payload::Payload::Sr0(r) => Some((r.status, r)),
+        _ => None,
+    })
 }
 
 /// Decode and check Response1 (`sec_ver` 2, `S2Session_Response1`, `sr1`, status Success).
 pub fn decode_response1(bytes: &[u8]) -> Result<S2SessionResp1, ClientError> {
     const WHAT: &str = "Security 2 Response1";
-    match sec2_response(WHAT, bytes, Sec2MsgType::S2SessionResponse1)? {
-        Some(sec2_payload::Payload::Sr1(r)) if r.status == Status::Success as i32 => Ok(r),
-        Some(sec2_payload::Payload::Sr1(r)) => Err(ClientError::DeviceStatus {
-            what: WHAT,
-            status: r.status,
-        }),
-        other => Err(ClientError::UnexpectedMessage {
-            what: WHAT,
-            expected: "sr1".into(),
-            got: member(other.as_ref()),
-        }),
-    }
+    let msg = Sec2MsgType::S2SessionResponse1 as i32;
+    decode_scheme_response::<Sec2Payload, _>(WHAT, bytes, msg, "sr1", |m| match m {
+        sec2_payload::Payload::Sr1(r) => Some((r.status, r)),
+        _ => None,
+    })
 }
 
 /// State after Command1 was computed.

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
-use super::{by_id, case_rows, hex_bounded, human_duration, visible, CaseRow};
+use super::{by_id, case_rows, escape_markup, hex_bounded, human_duration, CaseRow};
 use crate::model::{Answer, CaseResult, ColumnReport, Exchange, RunReport, Verdict};
 
 /// The page's style sheet. Colours follow the user's light/dark preference.
@@ -395,20 +395,9 @@ fn bytes(h: &mut String, label: &str, b: &[u8]) -> fmt::Result {
 }
 
 /// Escapes text for HTML content and double- or single-quoted attribute values; control
-/// characters are made [`visible`].
+/// characters are made [`visible`](super::visible).
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match visible(c) {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_markup(s, |c| (c == '\'').then_some("&#39;"))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{secs, text_transcript, visible};
+use super::{escape_markup, secs, text_transcript};
 use crate::model::{CaseResult, ColumnReport, RunReport, Verdict};
 
 /// Longest `message` attribute, in characters; the element body always has the full detail.
@@ -127,7 +127,7 @@ fn message(detail: &str) -> String {
 
 /// Escapes text for a double-quoted XML 1.0 attribute value: markup characters become entities,
 /// tab/LF/CR character references (so attribute-value normalisation keeps them), and characters
-/// XML forbids are made [`visible`].
+/// XML forbids are made [`visible`](super::visible).
 fn escape(s: &str) -> String {
     escape_with(s, true)
 }
@@ -140,21 +140,13 @@ fn escape_text(s: &str) -> String {
 
 /// [`escape`] (`attribute`) or [`escape_text`].
 fn escape_with(s: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match visible(c) {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_markup(s, |c| match c {
+        '\'' => Some("&apos;"),
+        '\t' if attribute => Some("&#9;"),
+        '\n' if attribute => Some("&#10;"),
+        '\r' => Some("&#13;"),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -202,6 +202,23 @@ fn visible(c: char) -> char {
     }
 }
 
+/// Makes `s` [`visible`] and escapes `&`, `<`, `>` and `"` as entities; `extra` gives the escape of any
+/// other character the format needs (HTML and XML differ on `'`, tabs and line ends).
+fn escape_markup(s: &str, extra: impl Fn(char) -> Option<&'static str>) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars().map(visible) {
+        match (c, extra(c)) {
+            ('&', _) => out.push_str("&amp;"),
+            ('<', _) => out.push_str("&lt;"),
+            ('>', _) => out.push_str("&gt;"),
+            ('"', _) => out.push_str("&quot;"),
+            (_, Some(e)) => out.push_str(e),
+            (c, None) => out.push(c),
+        }
+    }
+    out
+}
+
 /// Plain-text transcript of a case, two to five lines per exchange:
 ///
 /// ```text

@@ -9,8 +9,8 @@ use proto::wifi_prov::resp_get_status::State;
 use proto::wifi_prov::{WiFiScanResult, WifiAuthMode, WifiConnectFailedReason, WifiStationState};
 
 use super::{
-    apply_ok, apply_raw, esp_family, expect_connected, expect_connecting, expect_failure, set_ok,
-    show, show_connected, status_raw, APPLY_INTERNAL_ERROR, STATUS_CONNECTING,
+    apply_ok, apply_raw, esp_family, expect_connected, expect_connecting, expect_failure,
+    fail_auth, set_ok, show, show_connected, status_raw, APPLY_INTERNAL_ERROR, STATUS_CONNECTING,
 };
 use crate::case::{Ctx, Step, Stop};
 use crate::cases::scan;
@@ -169,13 +169,9 @@ pub(super) fn apply_connected(ctx: &mut Ctx<'_>) -> Step<()> {
 
 pub(super) fn apply_auth_error(ctx: &mut Ctx<'_>) -> Step<()> {
     let net = wrong_password_network(ctx)?;
-    let wrong = ctx.env.desc.wrong_password.clone();
-    ctx.handshake()?;
-    set_ok(ctx, net.ssid.as_bytes(), wrong.as_bytes())?;
-    apply_ok(ctx)?;
-    expect_failure(
+    fail_auth(
         ctx,
-        WifiConnectFailedReason::AuthError,
+        &net,
         "vectors/esp-idf/wifi_auth_error_then_reset.json step 7",
     )
 }
@@ -276,13 +272,9 @@ pub(super) fn apply_twice(ctx: &mut Ctx<'_>) -> Step<()> {
 
 pub(super) fn apply_after_failure(ctx: &mut Ctx<'_>) -> Step<()> {
     let net = wrong_password_network(ctx)?;
-    let wrong = ctx.env.desc.wrong_password.clone();
-    ctx.handshake()?;
-    set_ok(ctx, net.ssid.as_bytes(), wrong.as_bytes())?;
-    apply_ok(ctx)?;
-    expect_failure(
+    fail_auth(
         ctx,
-        WifiConnectFailedReason::AuthError,
+        &net,
         "vectors/esp-idf/wifi_auth_error_then_reset.json step 7",
     )?;
     set_ok(ctx, net.ssid.as_bytes(), net.password.as_bytes())?;

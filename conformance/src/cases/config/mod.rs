@@ -13,6 +13,7 @@ use proto::wifi_prov::{
 
 use crate::case::{session_possible, Case, Ctx, Env, Step, Stop};
 use crate::client::messages;
+use crate::description::Network;
 use crate::ensure;
 use crate::model::Answer;
 use crate::profile::Profile;
@@ -231,6 +232,16 @@ pub(crate) fn expect_connecting(ctx: &mut Ctx<'_>, what: &str) -> Step<()> {
         );
     }
     Ok(())
+}
+
+/// Handshake, then SetConfig of `net` with the description's wrong password and ApplyConfig (both must
+/// succeed); the attempt must end in AuthError (`cite` names the rule).
+pub(crate) fn fail_auth(ctx: &mut Ctx<'_>, net: &Network, cite: &str) -> Step<()> {
+    let wrong = ctx.env.desc.wrong_password.clone();
+    ctx.handshake()?;
+    set_ok(ctx, net.ssid.as_bytes(), wrong.as_bytes())?;
+    apply_ok(ctx)?;
+    expect_failure(ctx, WifiConnectFailedReason::AuthError, cite)
 }
 
 /// Waits for the outcome and requires ConnectionFailed with `reason` (ESP-IDF bytes from the vectors).

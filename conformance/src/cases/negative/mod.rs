@@ -12,7 +12,9 @@
 
 use crate::case::Group::Negative as G;
 use crate::case::{always, only_sec, secure, session_possible, Case, Ctx, Env, Step, Stop};
-use crate::cases::session::{can_session, establish, raw, secure_session, status_ok, SESSION};
+use crate::cases::session::{
+    can_session, command1, establish, raw, secure_session, status_ok, SESSION,
+};
 use crate::client::Handshake;
 use crate::profile::Profile;
 
@@ -96,19 +98,10 @@ fn still_works(ctx: &mut Ctx<'_>, after: &str) -> Step<()> {
     )
 }
 
-/// A Security 1/2 handshake after Command0: the client and Response0.
-fn pending(ctx: &mut Ctx<'_>) -> Step<(Handshake, Vec<u8>)> {
-    let hs = ctx.client(None)?;
-    let r0 = ctx.expect_data(SESSION, &hs.command0(), "Command0")?;
-    Ok((hs, r0))
-}
-
 /// Completes a pending handshake with the correct Command1 (the state must still be CMD1) and checks
 /// that data works.
 fn complete(ctx: &mut Ctx<'_>, mut hs: Handshake, r0: &[u8], after: &str, cite: &str) -> Step<()> {
-    let c1 = hs
-        .command1(r0)?
-        .ok_or_else(|| Stop::Fail("case bug: no Command1 for a secure scheme".into()))?;
+    let c1 = command1(&mut hs, r0)?;
     let note = format!("the correct Command1 after {after}");
     let Some(r1) = raw(ctx, SESSION, &c1, &note)? else {
         return Err(Stop::Fail(format!(

@@ -4,9 +4,9 @@
 use prost::Message;
 use proto::protocomm::{sec1_payload, sec2_payload, S2SessionCmd1, SessionCmd0, SessionCmd1};
 
-use super::{finish_pending, pending, still_works, vector};
+use super::{finish_pending, still_works, vector};
 use crate::case::{Ctx, Step};
-use crate::cases::session::{establish, refuse, refuse_with, status_ok, SESSION};
+use crate::cases::session::{in_session, pending, refuse, refuse_with, status_ok, SESSION};
 use crate::client::{messages, Handshake};
 
 fn client_pubkey_cmd0(hs: &Handshake) -> Vec<u8> {
@@ -16,12 +16,17 @@ fn client_pubkey_cmd0(hs: &Handshake) -> Vec<u8> {
     }
 }
 
-pub(super) fn cmd0_no_payload(ctx: &mut Ctx<'_>) -> Step<()> {
-    let body = if ctx.env.security == 1 {
+/// Command0 (`msg` 0) of the column's scheme with no payload at all.
+fn cmd0_without_payload(ctx: &Ctx<'_>) -> Vec<u8> {
+    if ctx.env.security == 1 {
         messages::session_data_sec1(1, 0, None)
     } else {
         messages::session_data_sec2(2, 0, None)
-    };
+    }
+}
+
+pub(super) fn cmd0_no_payload(ctx: &mut Ctx<'_>) -> Step<()> {
+    let body = cmd0_without_payload(ctx);
     refuse(
         ctx,
         SESSION,
@@ -154,19 +159,9 @@ pub(super) fn msg_unknown(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 pub(super) fn malformed_cmd0_established(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut cipher,
-        "GetStatus in the session",
-        "spec §3.3/§3.4",
-    )?;
+    let mut cipher = in_session(ctx)?;
     let sec = ctx.env.security;
-    let body = if sec == 1 {
-        messages::session_data_sec1(1, 0, None)
-    } else {
-        messages::session_data_sec2(2, 0, None)
-    };
+    let body = cmd0_without_payload(ctx);
     refuse(
         ctx,
         SESSION,

@@ -154,12 +154,7 @@ pub(crate) fn scan_result(ctx: &mut Ctx<'_>, start: u32, count: u32) -> Step<Opt
 
 /// A blocking scan that must succeed; returns the result count ScanStatus then reports.
 pub(crate) fn scan_blocking(ctx: &mut Ctx<'_>) -> Step<u32> {
-    let (status, _) = scan_start(ctx, true)?;
-    ensure!(
-        status == Status::Success as i32,
-        "blocking ScanStart answered status {}, expected Success (spec §5.2)",
-        messages::describe_status(status)
-    );
+    start::scan_start_ok(ctx, true, "blocking ScanStart")?;
     let st = scan_status(ctx)?;
     ensure!(
         st.scan_finished,

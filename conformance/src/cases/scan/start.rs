@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use proto::protocomm::Status;
+use proto::wifi_prov::RespScanStatus;
 
 use super::{
     read_all, scan_blocking, scan_start, scan_status, still_there, SCAN_DEADLINE, SCAN_MAX,
@@ -13,14 +14,40 @@ use crate::cases::config::{call_maybe, esp_family};
 use crate::client::messages;
 use crate::ensure;
 
-pub(super) fn start_blocking(ctx: &mut Ctx<'_>) -> Step<()> {
-    ctx.handshake()?;
-    let (status, raw) = scan_start(ctx, true)?;
+/// [`scan_start`] that must answer Success (`what` names it in the failure); returns the answer.
+pub(super) fn scan_start_ok(ctx: &mut Ctx<'_>, blocking: bool, what: &str) -> Step<Vec<u8>> {
+    let (status, raw) = scan_start(ctx, blocking)?;
     ensure!(
         status == Status::Success as i32,
-        "blocking ScanStart answered status {}, expected Success (spec §5.2)",
+        "{what} answered status {}, expected Success (spec §5.2)",
         messages::describe_status(status)
     );
+    Ok(raw)
+}
+
+/// Polls ScanStatus (from `st`) until the scan is finished; after [`SCAN_DEADLINE`] fails with
+/// `late(seconds)`.
+fn wait_finished(
+    ctx: &mut Ctx<'_>,
+    mut st: RespScanStatus,
+    late: impl Fn(u64) -> String,
+) -> Step<RespScanStatus> {
+    let deadline = Instant::now() + SCAN_DEADLINE;
+    while !st.scan_finished {
+        ensure!(
+            Instant::now() < deadline,
+            "{}",
+            late(SCAN_DEADLINE.as_secs())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        st = scan_status(ctx)?;
+    }
+    Ok(st)
+}
+
+pub(super) fn start_blocking(ctx: &mut Ctx<'_>) -> Step<()> {
+    ctx.handshake()?;
+    let raw = scan_start_ok(ctx, true, "blocking ScanStart")?;
     if esp_family(ctx.env.profile) {
         ensure!(
             raw == [0x08, 0x01, 0x5a, 0x00],
@@ -68,12 +95,7 @@ pub(super) fn status_before_scan(ctx: &mut Ctx<'_>) -> Step<()> {
 
 pub(super) fn nonblocking(ctx: &mut Ctx<'_>) -> Step<()> {
     ctx.handshake()?;
-    let (status, _) = scan_start(ctx, false)?;
-    ensure!(
-        status == Status::Success as i32,
-        "non-blocking ScanStart answered status {}, expected Success (spec §5.2)",
-        messages::describe_status(status)
-    );
+    scan_start_ok(ctx, false, "non-blocking ScanStart")?;
     let first = scan_status(ctx)?;
     if esp_family(ctx.env.profile) {
         ensure!(
@@ -81,17 +103,9 @@ pub(super) fn nonblocking(ctx: &mut Ctx<'_>) -> Step<()> {
             "ScanStatus right after a non-blocking ScanStart says the scan is finished; the answer comes at once and the scan takes over a second (spec §5.2)"
         );
     }
-    let deadline = Instant::now() + SCAN_DEADLINE;
-    let mut st = first;
-    while !st.scan_finished {
-        ensure!(
-            Instant::now() < deadline,
-            "ScanStatus still says scan_finished = false {} s after a non-blocking ScanStart",
-            SCAN_DEADLINE.as_secs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        st = scan_status(ctx)?;
-    }
+    let st = wait_finished(ctx, first, |s| {
+        format!("ScanStatus still says scan_finished = false {s} s after a non-blocking ScanStart")
+    })?;
     if !ctx.env.desc.networks.is_empty() {
         ensure!(
             st.result_count >= 1,
@@ -104,34 +118,14 @@ pub(super) fn nonblocking(ctx: &mut Ctx<'_>) -> Step<()> {
 
 pub(super) fn start_while_running(ctx: &mut Ctx<'_>) -> Step<()> {
     ctx.handshake()?;
-    let (status, _) = scan_start(ctx, false)?;
-    ensure!(
-        status == Status::Success as i32,
-        "non-blocking ScanStart answered status {}, expected Success (spec §5.2)",
-        messages::describe_status(status)
-    );
-    let (status, _) = scan_start(ctx, true)?;
-    ensure!(
-        status == Status::Success as i32,
-        "blocking ScanStart during a running scan answered status {}, expected Success (spec §5.2)",
-        messages::describe_status(status)
-    );
+    scan_start_ok(ctx, false, "non-blocking ScanStart")?;
+    scan_start_ok(ctx, true, "blocking ScanStart during a running scan")?;
     let st = scan_status(ctx)?;
     ensure!(
         !st.scan_finished,
         "after a blocking ScanStart sent during a running scan, ScanStatus says finished: the second ScanStart waited for the scan, but it must answer at once without restarting it (spec §5.2)"
     );
-    let deadline = Instant::now() + SCAN_DEADLINE;
-    let mut st = st;
-    while !st.scan_finished {
-        ensure!(
-            Instant::now() < deadline,
-            "the scan did not finish within {} s",
-            SCAN_DEADLINE.as_secs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        st = scan_status(ctx)?;
-    }
+    let st = wait_finished(ctx, st, |s| format!("the scan did not finish within {s} s"))?;
     read_all(ctx, st.result_count, 4)?;
     Ok(())
 }

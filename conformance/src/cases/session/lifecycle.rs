@@ -2,18 +2,15 @@
 //! replayed or premature Command1 is refused, and a new transport session drops the secure one
 //! (spec §3.1, §3.5).
 
-use super::{can_session, establish, raw, refuse, refuse_with, status_ok, SESSION};
+use super::{
+    can_session, command1, establish, establish_checked, finish_with, pending, raw, refuse,
+    refuse_with, status_ok, SESSION,
+};
 use crate::case::{Ctx, Step, Stop};
 use crate::client::{messages, sec1, sec2};
 
 pub(super) fn cmd0_restart(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut old = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut old,
-        "GetStatus on the first session",
-        "spec §3.3/§3.4",
-    )?;
+    let mut old = establish_checked(ctx, "GetStatus on the first session", "spec §3.3/§3.4")?;
     let mut hs = ctx.client(None)?;
     let r0 = match raw(ctx, SESSION, &hs.command0(), "Command0 again on the established session")? {
         Some(r) => r,
@@ -33,13 +30,10 @@ pub(super) fn cmd0_restart(ctx: &mut Ctx<'_>) -> Step<()> {
         "GetStatus with the old session's keys after the new Command0",
         "the restart wipes the established keys and the session waits for Command1 (spec §3.5)",
     )?;
-    let c1 = hs
-        .command1(&r0)?
-        .ok_or_else(|| Stop::Fail("case bug: no Command1 for a secure scheme".into()))?;
-    let r1 = ctx.expect_data(SESSION, &c1, "Command1 of the new handshake")?;
-    let mut new = hs
-        .finish(&r1, ctx.sec_patch_ver())
-        .map_err(|e| Stop::Fail(format!("Response1 of the new handshake: {e} (spec §3.5)")))?;
+    let c1 = command1(&mut hs, &r0)?;
+    let mut new = finish_with(ctx, &mut hs, &c1, "Command1 of the new handshake", |e| {
+        format!("Response1 of the new handshake: {e} (spec §3.5)")
+    })?;
     status_ok(ctx, &mut new, "GetStatus with the new keys", "spec §3.5")?;
     if ctx.env.security == 2 {
         // GCM can tell the keys apart without disturbing the new session (its counter only moves on success).
@@ -62,15 +56,9 @@ pub(super) fn cmd0_restart(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 pub(super) fn cmd1_replay(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut hs = ctx.client(None)?;
-    let r0 = ctx.expect_data(SESSION, &hs.command0(), "Command0")?;
-    let c1 = hs
-        .command1(&r0)?
-        .ok_or_else(|| Stop::Fail("case bug: no Command1 for a secure scheme".into()))?;
-    let r1 = ctx.expect_data(SESSION, &c1, "Command1")?;
-    let mut cipher = hs
-        .finish(&r1, ctx.sec_patch_ver())
-        .map_err(|e| Stop::Fail(format!("Response1: {e}")))?;
+    let (mut hs, r0) = pending(ctx)?;
+    let c1 = command1(&mut hs, &r0)?;
+    let mut cipher = finish_with(ctx, &mut hs, &c1, "Command1", |e| format!("Response1: {e}"))?;
     status_ok(
         ctx,
         &mut cipher,

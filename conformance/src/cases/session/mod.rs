@@ -12,7 +12,7 @@ use crate::case::Group::Session as G;
 use proto::protocomm::Status;
 
 use crate::case::{only_sec, secure, session_possible, short_hex, Case, Ctx, Env, Step, Stop};
-use crate::client::{messages, Cipher};
+use crate::client::{messages, Cipher, ClientError, Handshake};
 use crate::ensure;
 use crate::model::Answer;
 
@@ -129,6 +129,45 @@ pub(crate) fn establish(ctx: &mut Ctx<'_>) -> Step<Cipher> {
     };
     hs.finish(&r1, ctx.sec_patch_ver())
         .map_err(|e| Stop::Fail(format!("Response1: {e}")))
+}
+
+/// [`establish`], then one GetStatus through the new cipher ([`status_ok`] with `note` and `cite`).
+pub(crate) fn establish_checked(ctx: &mut Ctx<'_>, note: &str, cite: &str) -> Step<Cipher> {
+    let mut cipher = establish(ctx)?;
+    status_ok(ctx, &mut cipher, note, cite)?;
+    Ok(cipher)
+}
+
+/// [`establish_checked`] with the usual "GetStatus in the session" check.
+pub(crate) fn in_session(ctx: &mut Ctx<'_>) -> Step<Cipher> {
+    establish_checked(ctx, "GetStatus in the session", "spec §3.3/§3.4")
+}
+
+/// A Security 1/2 handshake after Command0: the client and Response0.
+pub(crate) fn pending(ctx: &mut Ctx<'_>) -> Step<(Handshake, Vec<u8>)> {
+    let hs = ctx.client(None)?;
+    let r0 = ctx.expect_data(SESSION, &hs.command0(), "Command0")?;
+    Ok((hs, r0))
+}
+
+/// The Command1 that answers `r0` (a case bug for Security 0, which has none).
+pub(crate) fn command1(hs: &mut Handshake, r0: &[u8]) -> Step<Vec<u8>> {
+    hs.command1(r0)?
+        .ok_or_else(|| Stop::Fail("case bug: no Command1 for a secure scheme".into()))
+}
+
+/// Sends `c1` as `note`, requires Response1 and checks it (`fail` words a bad one); returns the
+/// data-phase cipher.
+pub(crate) fn finish_with(
+    ctx: &mut Ctx<'_>,
+    hs: &mut Handshake,
+    c1: &[u8],
+    note: &str,
+    fail: impl FnOnce(ClientError) -> String,
+) -> Step<Cipher> {
+    let r1 = ctx.expect_data(SESSION, c1, note)?;
+    hs.finish(&r1, ctx.sec_patch_ver())
+        .map_err(|e| Stop::Fail(fail(e)))
 }
 
 /// Encrypts `plain` with `cipher`, sends it and decrypts the answer; `None` when there is none.

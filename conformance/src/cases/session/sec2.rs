@@ -1,7 +1,7 @@
 //! The Security 2 handshake cases: the SRP-6a handshake, a wrong password or username, retrying
 //! Command1, and the checks on `A` (length, 0 mod N) and the username length (spec §3.4, §7.1).
 
-use super::{establish, raw, refuse, status_ok, SESSION};
+use super::{establish_checked, raw, refuse, status_ok, SESSION};
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::client::{messages, sec2, srp, Cipher, Sec2Client};
 use crate::ensure;
@@ -139,13 +139,12 @@ pub(super) fn sec2_username_wrong(ctx: &mut Ctx<'_>) -> Step<()> {
         "Command1 for the unknown username",
         "the username is hashed into M (spec §3.4.3 step 2; vectors/esp-idf/sec2_wrong_password.json step 7)",
     )?;
-    let mut cipher = establish(ctx)?;
-    status_ok(
+    establish_checked(
         ctx,
-        &mut cipher,
         "GetStatus after a handshake with the right username",
         "spec §3.4",
-    )
+    )?;
+    Ok(())
 }
 
 pub(super) fn sec2_password_retry(ctx: &mut Ctx<'_>) -> Step<()> {
@@ -229,13 +228,18 @@ pub(super) fn sec2_a_short(ctx: &mut Ctx<'_>) -> Step<()> {
         cite,
     )?;
     sec2_bad_a(ctx, &a[..32], "a 32-byte A", cite)?;
-    let mut cipher = establish(ctx)?;
-    status_ok(
+    establish_checked(
         ctx,
-        &mut cipher,
         "GetStatus after a handshake with a 384-byte A",
         "spec §3.4",
-    )
+    )?;
+    Ok(())
+}
+
+/// The follow-up of the Command0 checks: a proper handshake still works.
+fn after_proper_handshake(ctx: &mut Ctx<'_>) -> Step<()> {
+    establish_checked(ctx, "GetStatus after a proper handshake", "spec §3.4")?;
+    Ok(())
 }
 
 pub(super) fn sec2_a_zero(ctx: &mut Ctx<'_>) -> Step<()> {
@@ -245,13 +249,7 @@ pub(super) fn sec2_a_zero(ctx: &mut Ctx<'_>) -> Step<()> {
         "A = 0 (384 zero bytes)",
         "A mod N = 0 must be rejected: the SRP-6a zero-key bypass, spec §3.4.2 step 6, §7.1; vectors/esp-idf/bad_inputs_sec2.json step 9",
     )?;
-    let mut cipher = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut cipher,
-        "GetStatus after a proper handshake",
-        "spec §3.4",
-    )
+    after_proper_handshake(ctx)
 }
 
 pub(super) fn sec2_a_n(ctx: &mut Ctx<'_>) -> Step<()> {
@@ -262,13 +260,7 @@ pub(super) fn sec2_a_n(ctx: &mut Ctx<'_>) -> Step<()> {
         "A = N",
         "A mod N = 0 must be rejected, spec §3.4.2 step 6, §7.1; vectors/esp-idf/bad_inputs_sec2.json step 10",
     )?;
-    let mut cipher = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut cipher,
-        "GetStatus after a proper handshake",
-        "spec §3.4",
-    )
+    after_proper_handshake(ctx)
 }
 
 pub(super) fn sec2_username_too_long(ctx: &mut Ctx<'_>) -> Step<()> {
@@ -288,11 +280,5 @@ pub(super) fn sec2_username_too_long(ctx: &mut Ctx<'_>) -> Step<()> {
         "Command0 with a 65537-byte username",
         &cite,
     )?;
-    let mut cipher = establish(ctx)?;
-    status_ok(
-        ctx,
-        &mut cipher,
-        "GetStatus after a proper handshake",
-        "spec §3.4",
-    )
+    after_proper_handshake(ctx)
 }

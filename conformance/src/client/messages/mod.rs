@@ -26,7 +26,7 @@ pub use endpoints::{
     decode_resp_scan_status, decode_resp_set_config, decode_scan, get_status, scan_payload,
     scan_result, scan_start, scan_status, set_config,
 };
-pub(crate) use session::proto_name;
+pub(crate) use session::decode_scheme_response;
 pub use session::{
     decode_sec0_response, decode_session, sec0_command, session_data, session_data_sec0,
     session_data_sec1, session_data_sec2,
