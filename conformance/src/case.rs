@@ -71,6 +71,8 @@ pub enum Group {
     Http,
     /// Console line protocol.
     Console,
+    /// BLE GATT transport.
+    Ble,
     /// Golden vector replay.
     Golden,
 }
@@ -89,6 +91,7 @@ impl Group {
             Self::Negative => "negative",
             Self::Http => "http",
             Self::Console => "console",
+            Self::Ble => "ble",
             Self::Golden => "golden",
         }
     }
@@ -183,6 +186,17 @@ pub fn only_sec(env: &Env<'_>, n: u8) -> Option<String> {
 pub fn session_possible(env: &Env<'_>) -> Option<String> {
     (env.security == 2 && env.transport.is_line_protocol()).then(|| {
         "Security 2 cannot run over the console: Command0 (768 hex digits) exceeds the 256-byte line buffer (spec §4.3.1)".into()
+    })
+}
+
+/// Applies where an empty request body reaches protocomm or is refused: not NimBLE, which accepts an
+/// empty write without calling protocomm and keeps the stored value (spec §4.2.3).
+pub fn empty_body_judged(env: &Env<'_>) -> Option<String> {
+    (env.transport == Transport::Ble
+        && env.desc.ble.stack == Some(crate::description::BleStack::Nimble))
+    .then(|| {
+        "NimBLE accepts an empty write without calling protocomm; the read returns the stored value (spec §4.2.3)"
+            .into()
     })
 }
 

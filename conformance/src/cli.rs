@@ -9,10 +9,10 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use sim_device::misbehave::Misbehaviour;
 
-use crate::description::Description;
+use crate::description::{BleStack, Description};
 use crate::dut::DutSpec;
 use crate::link::Transport;
-use crate::matrix::Request;
+use crate::matrix::{BleRequest, Request};
 use crate::profile::Profile;
 
 /// Judge a device that speaks Espressif unified provisioning against ESP-IDF's behaviour.
@@ -25,15 +25,23 @@ use crate::profile::Profile;
   http://HOST:PORT         a SoftAP-scheme device, e.g. http://192.168.4.1:80
   console:'<command>'      a program speaking the console line protocol on stdin/stdout, started per case
   serial:<port>[@baud]     a board's console UART, e.g. serial:/dev/ttyUSB0@115200
+  ble:<name-prefix>        a device advertising over BLE, e.g. ble:PROV_ (through BlueZ)
 
 Anything but the simulator needs --device-file (TOML: security, pop or username/password, profile,
-[[network]] ssid/password/ip, wrong_password, [console] prefix/prompt). Example file: see the README.
+[[network]] ssid/password/ip, wrong_password, [console] prefix/prompt, [ble] stack/adapter). Example file:
+see the README.
+
+BLE: `--transport ble` against the simulator needs no hardware: with DBUS_SYSTEM_BUS_ADDRESS unset the
+suite starts a fake bluetoothd (bluez-loopback) on a private D-Bus and runs itself again on it
+(--ble-mtu sets its ATT MTU; 23 forces long reads by offset). --no-loopback uses the system's bluetoothd.
 
 EXAMPLES:
   conformance                                          # the whole matrix against the simulator
   conformance --security 1 --transport http --filter 'SEC1-*'
   conformance --dut console:'sim-device --transport console --security 1' --device-file dev.toml
   conformance --dut serial:/dev/ttyUSB0 --device-file board.toml --profile esp-idf-5.5
+  conformance --transport ble --ble-mtu 23               # the simulator over BLE, long reads by offset
+  conformance --dut ble:PROV_ --device-file board.toml --no-loopback
   conformance list                                     # every case ID
   conformance self-check                               # prove each simulator misbehaviour is caught
 
@@ -64,7 +72,7 @@ pub enum Command {
 /// Options of a run.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Device under test: sim, http://HOST:PORT, console:<command>, serial:<port>[@baud].
+    /// Device under test: sim, http://HOST:PORT, console:<command>, serial:<port>[@baud], ble:<prefix>.
     #[arg(long, default_value = "sim", value_parser = parse_dut, global = true)]
     pub dut: DutSpec,
     /// Device description file (TOML); required for anything but the simulator.
@@ -73,7 +81,7 @@ pub struct RunArgs {
     /// Expectations profile: esp-idf-5.5, network-prov-1.2, zephyr [default: the device file's, else esp-idf-5.5].
     #[arg(long, global = true)]
     pub profile: Option<Profile>,
-    /// Transports for the simulator, comma separated: http,console [default: both].
+    /// Transports for the simulator, comma separated: http,console,ble [default: http,console].
     #[arg(long, value_delimiter = ',', value_parser = parse_transport, global = true)]
     pub transport: Vec<Transport>,
     /// Security schemes for the simulator, comma separated [default: 0,1,2].
@@ -94,6 +102,23 @@ pub struct RunArgs {
     /// Print every case, not just failures.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// BLE stack the simulator models: nimble (keeps the link after a failed request) or bluedroid
+    /// (drops it, and the session: cases that go on after a rejected request then fail).
+    #[arg(long, value_name = "STACK", value_parser = parse_stack, default_value = "nimble", global = true)]
+    pub ble_stack: BleStack,
+    /// ATT MTU of the BLE loopback the suite starts (23..=517; 23 forces long reads by offset).
+    #[arg(long, value_name = "N", default_value_t = 517, value_parser = clap::value_parser!(u16).range(23..=517), global = true)]
+    pub ble_mtu: u16,
+    /// The BLE client's adapter [default: the device file's, else hci0 or the first].
+    #[arg(long, value_name = "NAME", global = true)]
+    pub ble_adapter: Option<String>,
+    /// Never start the BLE loopback: use the bus in DBUS_SYSTEM_BUS_ADDRESS or the system's bluetoothd.
+    #[arg(long, global = true)]
+    pub no_loopback: bool,
+}
+
+fn parse_stack(s: &str) -> Result<BleStack, String> {
+    s.parse()
 }
 
 fn parse_dut(s: &str) -> Result<DutSpec, String> {
@@ -104,8 +129,9 @@ fn parse_transport(s: &str) -> Result<Transport, String> {
     match s {
         "http" | "softap" => Ok(Transport::Http),
         "console" => Ok(Transport::Console),
+        "ble" => Ok(Transport::Ble),
         other => Err(format!(
-            "unknown transport {other:?}; the simulator speaks http and console (BLE: issue #5)"
+            "unknown transport {other:?}; the simulator speaks http, console and ble"
         )),
     }
 }
@@ -163,7 +189,19 @@ impl RunArgs {
             verbose: self.verbose,
             quiet: false,
             golden: !self.no_golden,
+            ble: BleRequest {
+                stack: self.ble_stack,
+                adapter: self.ble_adapter.clone(),
+            },
         })
+    }
+
+    /// Whether this run reaches the embedded simulator over BLE and no bus was given, so the suite has
+    /// to start its BLE loopback (and run again on it).
+    pub fn needs_ble_loopback(&self) -> bool {
+        self.dut == DutSpec::Sim
+            && self.transport.contains(&Transport::Ble)
+            && crate::dut::ble::loopback::wanted(self.no_loopback)
     }
 }
 
@@ -195,6 +233,9 @@ fn runtime() -> Result<Arc<tokio::runtime::Runtime>, String> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
+    if !matches!(cli.command, Some(Command::List)) && cli.run.needs_ble_loopback() {
+        return crate::dut::ble::loopback::rerun(cli.run.ble_mtu);
+    }
     let catalogue = crate::cases::catalogue();
     match cli.command {
         Some(Command::List) => {

@@ -27,6 +27,11 @@
 //! prompt = ">> "
 //! echo = true
 //! startup_ms = 30000
+//!
+//! [ble]                        # ble: devices (spec §4.2)
+//! stack = "bluedroid"          # bluedroid | nimble: how a failed request looks (§4.2.3); omit if unknown
+//! adapter = "hci0"             # the client's adapter (default: BlueZ's default adapter)
+//! scan_ms = 10000              # longest wait for the advertisement
 //! ```
 
 use std::net::Ipv4Addr;
@@ -97,6 +102,67 @@ impl Default for Console {
     }
 }
 
+/// The BLE host stack a device runs; it decides how a failed request looks (spec §4.2.3, §4.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BleStack {
+    /// ESP-IDF `protocomm_ble`: ATT error `0x85`, then the device drops the link.
+    #[default]
+    Bluedroid,
+    /// ESP-IDF `protocomm_nimble`: ATT error `0x04`, the link stays up.
+    Nimble,
+}
+
+impl BleStack {
+    /// Name on command lines and in device files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bluedroid => "bluedroid",
+            Self::Nimble => "nimble",
+        }
+    }
+
+    /// Whether a failed request ends the connection (and with it the security session).
+    pub fn disconnects_on_error(self) -> bool {
+        self == Self::Bluedroid
+    }
+}
+
+impl std::str::FromStr for BleStack {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bluedroid" => Ok(Self::Bluedroid),
+            "nimble" => Ok(Self::Nimble),
+            other => Err(format!(
+                "unknown BLE stack {other:?}; expected bluedroid or nimble"
+            )),
+        }
+    }
+}
+
+/// `[ble]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ble {
+    /// The device's host stack, if known.
+    pub stack: Option<BleStack>,
+    /// The client's adapter (`hci0`…); `None` = BlueZ's default adapter.
+    pub adapter: Option<String>,
+    /// Longest wait for the device's advertisement, in ms.
+    pub scan_ms: u64,
+}
+
+impl Default for Ble {
+    fn default() -> Self {
+        Self {
+            stack: None,
+            adapter: None,
+            scan_ms: 10_000,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +208,9 @@ pub struct Description {
     /// Line-protocol framing.
     #[serde(default)]
     pub console: Console,
+    /// BLE client settings.
+    #[serde(default)]
+    pub ble: Ble,
 }
 
 fn yes() -> bool {
@@ -192,6 +261,7 @@ impl Description {
             }],
             timing: Timing::default(),
             console: Console::default(),
+            ble: Ble::default(),
         }
     }
 
@@ -243,6 +313,7 @@ mod tests {
         assert_eq!(d.security, 1);
         assert_eq!(d.networks[0].ssid, "myssid");
         assert_eq!(d.console.prefix.as_deref(), Some("net_prov"));
+        assert_eq!(d.ble.stack, Some(BleStack::Bluedroid));
     }
 
     #[test]

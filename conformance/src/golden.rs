@@ -227,14 +227,18 @@ fn replay(
             rng: Some(factory),
             virtual_clock: true,
         };
-        let (link, handle) = SimDut::new(transport, setup, rt.clone(), "sim".into())
-            .connect_with_handle()
-            .map_err(|e| e.to_string())?;
+        let mut sim = SimDut::new(transport, setup, rt.clone(), "sim".into());
+        if transport == Transport::Ble {
+            sim = sim.with_ble(&desc.ble)?;
+        }
+        let (link, handle) = sim.connect_with_handle().map_err(|e| e.to_string())?;
         clock = Some(handle);
         link
     } else {
         dut.connect().map_err(|e| e.to_string())?
     };
+    let nimble =
+        transport == Transport::Ble && desc.ble.stack == Some(crate::description::BleStack::Nimble);
     let mut rec = Recorder::new(link);
     let mut live = Live::new(g, req.profile)?;
     let mut session = 0u32;
@@ -250,6 +254,12 @@ fn replay(
                     }
                     None => std::thread::sleep(d),
                 }
+            }
+            Step::Request(r) if r.request.is_empty() && nimble => {
+                rec.note(format!(
+                    "step {} ({}): empty write not sent: NimBLE accepts it without calling protocomm (spec §4.2.3)",
+                    r.step, r.endpoint
+                ));
             }
             Step::Request(r) => {
                 while session < r.session_id {

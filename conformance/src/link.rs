@@ -20,6 +20,8 @@ pub enum Transport {
     Console,
     /// The console line protocol over a serial port (a board's UART).
     Serial,
+    /// BLE GATT: write-with-response to the endpoint's characteristic, then read it (spec §4.2).
+    Ble,
 }
 
 impl Transport {
@@ -29,6 +31,7 @@ impl Transport {
             Self::Http => "http",
             Self::Console => "console",
             Self::Serial => "serial",
+            Self::Ble => "ble",
         }
     }
 
@@ -61,7 +64,8 @@ pub trait Link: Send {
     fn request(&mut self, endpoint: &str, body: &[u8]) -> Result<Answer, LinkError>;
 
     /// Starts a new transport session: HTTP drops the cookie and the connection, the console moves to
-    /// the next session id. The device then treats the next request as a new client (spec §3.1).
+    /// the next session id, BLE disconnects and connects again. The device then treats the next
+    /// request as a new client (spec §3.1).
     fn new_session(&mut self) -> Result<(), LinkError>;
 
     /// Number of the current transport session (for transcripts).
@@ -74,6 +78,11 @@ pub trait Link: Send {
 
     /// The line-protocol link (console or serial), for transport-specific cases.
     fn as_line(&mut self) -> Option<&mut crate::dut::line::LineLink> {
+        None
+    }
+
+    /// The BLE link, for transport-specific cases.
+    fn as_ble(&mut self) -> Option<&mut crate::dut::ble::BleLink> {
         None
     }
 }

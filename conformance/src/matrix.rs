@@ -9,7 +9,8 @@ use sim_device::misbehave::Misbehaviour;
 use tokio::runtime::Runtime;
 
 use crate::case::Case;
-use crate::description::Description;
+use crate::description::{BleStack, Description};
+use crate::dut::ble::BleDut;
 use crate::dut::http::HttpLink;
 use crate::dut::process::ProcessDut;
 use crate::dut::serial::SerialDut;
@@ -43,6 +44,17 @@ pub struct Request {
     pub quiet: bool,
     /// Run the golden replay too.
     pub golden: bool,
+    /// BLE settings.
+    pub ble: BleRequest,
+}
+
+/// BLE settings of a run.
+#[derive(Clone, Debug, Default)]
+pub struct BleRequest {
+    /// The stack the simulator models.
+    pub stack: BleStack,
+    /// The client's adapter (the device file's `[ble] adapter` otherwise).
+    pub adapter: Option<String>,
 }
 
 /// One column ready to run.
@@ -66,13 +78,23 @@ pub fn columns(req: &Request, rt: &Arc<Runtime>) -> Result<Vec<Column>, String> 
             })?;
             for &t in &req.transports {
                 if t == Transport::Serial {
-                    return Err("the simulator is reached over http or console, not serial".into());
+                    return Err(
+                        "the simulator is reached over http, console or ble, not serial".into(),
+                    );
                 }
                 for &sec in &req.securities {
                     let setup = SimSetup::defaults(sec, sim_profile, &req.misbehave)?;
+                    let mut desc = Description::simulator(sec);
+                    let mut dut = SimDut::new(t, setup, rt.clone(), "sim".into());
+                    if t == Transport::Ble {
+                        desc.ble.stack = Some(req.ble.stack);
+                        desc.ble.adapter = req.ble.adapter.clone();
+                        desc.ble.scan_ms = 10_000;
+                        dut = dut.with_ble(&desc.ble)?;
+                    }
                     out.push(Column {
-                        dut: Box::new(SimDut::new(t, setup, rt.clone(), "sim".into())),
-                        desc: Description::simulator(sec),
+                        dut: Box::new(dut),
+                        desc,
                     });
                 }
             }
@@ -93,6 +115,16 @@ pub fn columns(req: &Request, rt: &Arc<Runtime>) -> Result<Vec<Column>, String> 
             let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
             out.push(Column {
                 dut: Box::new(ProcessDut::new(cmd.clone(), desc.line_options(), jobs)),
+                desc,
+            });
+        }
+        DutSpec::Ble(prefix) => {
+            let mut desc = need_desc(req)?;
+            if req.ble.adapter.is_some() {
+                desc.ble.adapter = req.ble.adapter.clone();
+            }
+            out.push(Column {
+                dut: Box::new(BleDut::new(prefix.clone(), &desc)?),
                 desc,
             });
         }
@@ -184,7 +216,11 @@ pub fn run(req: &Request, catalogue: &[Case], rt: &Arc<Runtime>) -> Result<RunRe
         report.duration += t0.elapsed();
         report
     };
-    let columns: Vec<ColumnReport> = if cols.iter().all(|c| c.dut.fresh_per_connect()) {
+    // BLE columns share one bus and one D-Bus connection: one column at a time keeps it responsive.
+    let side_by_side = cols
+        .iter()
+        .all(|c| c.dut.fresh_per_connect() && c.dut.transport() != Transport::Ble);
+    let columns: Vec<ColumnReport> = if side_by_side {
         std::thread::scope(|s| {
             let hs: Vec<_> = cols.iter().map(|c| s.spawn(|| one(c))).collect();
             hs.into_iter()

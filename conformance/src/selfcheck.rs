@@ -24,6 +24,9 @@ pub struct Row {
     pub caught_by: BTreeMap<String, Vec<String>>,
     /// Wall time of its matrix.
     pub seconds: f64,
+    /// The transport the misbehaviour lives in, when the run did not include it (so nothing could
+    /// catch it here).
+    pub not_exercised: Option<&'static str>,
 }
 
 impl Row {
@@ -31,7 +34,7 @@ impl Row {
     pub fn ok(&self) -> bool {
         match self.misbehaviour {
             None => self.caught_by.is_empty(),
-            Some(_) => !self.caught_by.is_empty(),
+            Some(_) => self.not_exercised.is_some() || !self.caught_by.is_empty(),
         }
     }
 }
@@ -72,6 +75,22 @@ pub fn rows(
     let all: Vec<Option<Misbehaviour>> = std::iter::once(None).chain(chosen).collect();
     let base = args.request()?;
     let one = |m: Option<Misbehaviour>| -> Result<Row, String> {
+        // A transport's misbehaviour can only be caught over that transport.
+        let absent = m
+            .and_then(Misbehaviour::transport)
+            .filter(|t| !base.transports.iter().any(|x| x.name() == *t));
+        if let Some(t) = absent {
+            eprintln!(
+                "{:<28} not exercised (lives in the {t} transport; add --transport {t})",
+                m.map_or("", Misbehaviour::name)
+            );
+            return Ok(Row {
+                misbehaviour: m,
+                caught_by: BTreeMap::new(),
+                seconds: 0.0,
+                not_exercised: Some(t),
+            });
+        }
         let mut req = base.clone();
         req.misbehave = m.into_iter().collect();
         req.quiet = true;
@@ -81,6 +100,7 @@ pub fn rows(
             misbehaviour: m,
             caught_by: failures(&run),
             seconds: t.elapsed().as_secs_f64(),
+            not_exercised: None,
         };
         eprintln!(
             "{:<28} {} ({} failing cases, {:.1} s)",
@@ -140,11 +160,15 @@ pub fn render(rows: &[Row]) -> String {
                 "no misbehaviour: every case must pass",
             ),
         };
-        let verdict = match (r.misbehaviour, r.ok()) {
-            (None, true) => "all pass",
-            (None, false) => "**FAILURES**",
-            (Some(_), true) => "caught",
-            (Some(_), false) => "**NOT CAUGHT**",
+        let verdict = match (r.misbehaviour, r.ok(), r.not_exercised) {
+            (Some(_), _, Some(t)) => match t {
+                "ble" => "not exercised: run with `--transport ble --ble-mtu 23`",
+                _ => "not exercised: add its transport with `--transport`",
+            },
+            (None, true, _) => "all pass",
+            (None, false, _) => "**FAILURES**",
+            (Some(_), true, _) => "caught",
+            (Some(_), false, _) => "**NOT CAUGHT**",
         };
         let cases = r
             .caught_by

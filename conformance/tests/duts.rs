@@ -51,6 +51,7 @@ fn run(dut: DutSpec, filter: &str) -> RunReport {
         verbose: false,
         quiet: true,
         golden: true,
+        ble: Default::default(),
     };
     conformance::matrix::run(&req, &conformance::cases::catalogue(), &rt).expect("run")
 }

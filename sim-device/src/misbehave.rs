@@ -43,6 +43,8 @@ pub enum Misbehaviour {
     EmptyBodyProcessed,
     /// The failure GetStatus reports survives CtrlReset and the next ApplyConfig.
     StaleStatusAfterReset,
+    /// BLE: a Read Blob (read with an offset) is answered from the start of the value.
+    BleIgnoreReadOffset,
 }
 
 /// A set of misbehaviours (ordered, so listings are stable).
@@ -67,7 +69,17 @@ impl Misbehaviour {
         Self::CrashOnMissingPayload,
         Self::EmptyBodyProcessed,
         Self::StaleStatusAfterReset,
+        Self::BleIgnoreReadOffset,
     ];
+
+    /// The transport a misbehaviour lives in (`http`, `ble`), if it is not in the core.
+    pub fn transport(self) -> Option<&'static str> {
+        match self {
+            Self::IgnoreSessionCookie | Self::EmptyBodyProcessed => Some("http"),
+            Self::BleIgnoreReadOffset => Some("ble"),
+            _ => None,
+        }
+    }
 
     /// The kebab-case name used on command lines and in reports.
     pub fn name(self) -> &'static str {
@@ -88,6 +100,7 @@ impl Misbehaviour {
             Self::CrashOnMissingPayload => "crash-on-missing-payload",
             Self::EmptyBodyProcessed => "empty-body-processed",
             Self::StaleStatusAfterReset => "stale-status-after-reset",
+            Self::BleIgnoreReadOffset => "ble-ignore-read-offset",
         }
     }
 
@@ -162,6 +175,10 @@ impl Misbehaviour {
             Self::StaleStatusAfterReset => {
                 "after CtrlReset the old failure survives the next ApplyConfig: GetStatus still \
                  reports it while connecting (spec §5.3: only until the next ApplyConfig)"
+            }
+            Self::BleIgnoreReadOffset => {
+                "BLE reads ignore the offset: a long response read by Read Blob repeats its first \
+                 MTU-1 bytes (BLE-TESTBED pitfall 7; spec §4.2.3 long reads)"
             }
         }
     }

@@ -6,6 +6,7 @@
 //! `conformance [ARGS]` (the README's main job: the conformance suite, reports under `reports/`).
 
 mod esp_prov;
+mod sysdeps;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -87,6 +88,7 @@ fn run(args: &[String]) -> Result<()> {
 
 /// Builds the suite (the simulator is embedded in it), then runs it and reports the wall time.
 fn conformance(args: &[String]) -> Result<()> {
+    step("system packages (libdbus, dbus-daemon)", sysdeps::ensure)?;
     step("build the conformance suite and simulator", || {
         cargo(&["build", "-q", "-p", "conformance", "-p", "sim-device"])
     })?;
@@ -104,6 +106,7 @@ fn conformance(args: &[String]) -> Result<()> {
 
 fn test() -> Result<()> {
     let start = Instant::now();
+    step("system packages (libdbus, dbus-daemon)", sysdeps::ensure)?;
     step("cargo fmt --check", || {
         cargo(&["fmt", "--all", "--", "--check"])
     })

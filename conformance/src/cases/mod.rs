@@ -2,6 +2,7 @@
 
 use crate::case::Case;
 
+pub mod ble;
 pub mod config;
 pub mod console;
 pub mod ctrl;
@@ -26,5 +27,6 @@ pub fn catalogue() -> Vec<Case> {
     all.extend(negative::cases());
     all.extend(http::cases());
     all.extend(console::cases());
+    all.extend(ble::cases());
     all
 }

@@ -1,11 +1,13 @@
 //! Devices under test: how the suite reaches a device, and whether each connection boots a fresh one.
 //!
-//! - [`sim`]: the embedded simulator (default), a fresh device per case, over HTTP or its console;
+//! - [`sim`]: the embedded simulator (default), a fresh device per case, over HTTP, its console or BLE;
 //! - `http://HOST:PORT`: any SoftAP-scheme device ([`http`]);
 //! - `console:<command>`: a program speaking the console line protocol on stdin/stdout, started anew
 //!   for each case ([`process`]);
-//! - `serial:<port>[@baud]`: a board's UART ([`serial`]).
+//! - `serial:<port>[@baud]`: a board's UART ([`serial`]);
+//! - `ble:<name-prefix>`: a device advertising over BLE, reached through BlueZ ([`ble`]).
 
+pub mod ble;
 pub mod http;
 pub mod line;
 pub mod process;
@@ -33,6 +35,8 @@ pub enum DutSpec {
         /// Baud rate (default 115200).
         baud: u32,
     },
+    /// `ble:<name-prefix>`: the first device advertising a name with this prefix.
+    Ble(String),
 }
 
 impl FromStr for DutSpec {
@@ -78,8 +82,16 @@ impl FromStr for DutSpec {
                 baud,
             });
         }
+        if let Some(prefix) = s.strip_prefix("ble:") {
+            if prefix.is_empty() {
+                return Err(format!(
+                    "{s:?}: expected ble:<name-prefix>, e.g. ble:PROV_ (the advertised service name)"
+                ));
+            }
+            return Ok(Self::Ble(prefix.to_owned()));
+        }
         Err(format!(
-            "unknown device {s:?}; expected sim, http://HOST:PORT, console:<command> or serial:<port>[@baud]"
+            "unknown device {s:?}; expected sim, http://HOST:PORT, console:<command>, serial:<port>[@baud] or ble:<name-prefix>"
         ))
     }
 }
@@ -91,6 +103,7 @@ impl fmt::Display for DutSpec {
             Self::Http(a) => write!(f, "http://{a}"),
             Self::Console(c) => write!(f, "console:{c}"),
             Self::Serial { port, baud } => write!(f, "serial:{port}@{baud}"),
+            Self::Ble(prefix) => write!(f, "ble:{prefix}"),
         }
     }
 }

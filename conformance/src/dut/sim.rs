@@ -2,7 +2,8 @@
 //! boots a fresh device, so cases are independent and run in parallel.
 //!
 //! The device is reached through the real transport code: the SoftAP HTTP server on a loopback port,
-//! or the console line protocol over a socket pair, exactly as the `sim-device` binary serves them.
+//! the console line protocol over a socket pair, or the BLE GATT peripheral on a BlueZ adapter of its
+//! own (the loopback's, normally), exactly as the `sim-device` binary serves them.
 
 use std::collections::BTreeSet;
 use std::os::unix::net::UnixStream;
@@ -16,6 +17,8 @@ use sim_device::DeviceConfig;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use super::ble::host::BleHost;
+use super::ble::{BleLink, BleOptions, Target};
 use super::http::HttpLink;
 use super::line::{LineLink, LineOptions};
 use super::Dut;
@@ -86,6 +89,15 @@ pub struct SimDut {
     setup: SimSetup,
     rt: Arc<Runtime>,
     label: String,
+    ble: Option<SimBle>,
+}
+
+/// How the embedded simulator is reached over BLE.
+#[derive(Clone)]
+struct SimBle {
+    host: Arc<BleHost>,
+    stack: crate::description::BleStack,
+    link: BleOptions,
 }
 
 impl SimDut {
@@ -96,8 +108,34 @@ impl SimDut {
             setup,
             rt,
             label,
+            ble: None,
         }
     }
+
+    /// Sets up the BLE side (the process's BLE client, opened on first use): the stack the device
+    /// models and the client's settings. Needed before BLE links can be opened.
+    pub fn with_ble(mut self, ble: &crate::description::Ble) -> Result<Self, String> {
+        let host = BleHost::get(ble.adapter.as_deref())?;
+        let link = BleOptions {
+            adapter: Some(host.central().to_owned()),
+            scan: std::time::Duration::from_millis(ble.scan_ms),
+            reply: LineOptions::default().timeout,
+            stack: ble.stack,
+        };
+        self.ble = Some(SimBle {
+            host,
+            stack: ble.stack.unwrap_or_default(),
+            link,
+        });
+        Ok(self)
+    }
+}
+
+/// A service name no other live device has: `PROV_` and six random hex digits, as the ESP-IDF example
+/// derives it from the MAC address.
+fn unique_service_name() -> String {
+    use rand_core::RngCore;
+    format!("PROV_{:06X}", rand_core::OsRng.next_u32() & 0x00ff_ffff)
 }
 
 /// Stops the device's tasks when the link goes.
@@ -123,7 +161,12 @@ impl Dut for SimDut {
     }
 
     fn parallelism(&self) -> usize {
-        8
+        // BLE devices each take an adapter and a D-Bus connection; fewer at once keep the bus quick.
+        if self.transport == Transport::Ble {
+            2
+        } else {
+            8
+        }
     }
 
     fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
@@ -178,6 +221,54 @@ impl SimDut {
                 )?;
                 Ok((Box::new(link), handle))
             }
+            Transport::Ble => {
+                let link = self.connect_ble(&handle)?;
+                Ok((link, handle))
+            }
         }
+    }
+
+    fn connect_ble(&self, handle: &DeviceHandle) -> Result<Box<dyn Link>, LinkError> {
+        use sim_device::transport::ble as dev;
+        let unreachable = |e: String| LinkError::Unreachable(format!("simulator over BLE: {e}"));
+        let ble = self.ble.as_ref().ok_or_else(|| {
+            unreachable("no BLE client set up (suite bug: SimDut::with_ble not called)".into())
+        })?;
+        let lease = ble.host.lease().map_err(unreachable)?;
+        let name = unique_service_name();
+        let mut opts = dev::BleOptions::new(&name);
+        opts.adapter = Some(lease.name().to_owned());
+        // BlueZ negotiates the ATT MTU, the device does not see it: let the link's MTU decide
+        // (a smaller device MTU would cut reads short of what the client expects).
+        opts.mtu = Some(517);
+        opts.stack = match ble.stack {
+            crate::description::BleStack::Bluedroid => dev::BleStack::Bluedroid,
+            crate::description::BleStack::Nimble => dev::BleStack::Nimble,
+        };
+        let transport = self
+            .rt
+            .block_on(dev::BleTransport::open_with(
+                ble.host.session().clone(),
+                opts,
+            ))
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = self.rt.spawn(transport.run(handle.clone(), ready_tx));
+        let tasks = Tasks(vec![task], handle.clone());
+        match self.rt.block_on(ready_rx) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(unreachable(e)),
+            Err(_) => return Err(unreachable("the BLE transport ended at start".into())),
+        }
+        // Dropped in this order with the link: device tasks (advertisement, GATT app), then the adapter.
+        let keep: Box<dyn Send> = Box::new((tasks, lease));
+        let link = BleLink::connect(
+            ble.host.handle(),
+            ble.host.session(),
+            Target::Name(name),
+            ble.link.clone(),
+            Some(keep),
+        )?;
+        Ok(Box::new(link))
     }
 }

@@ -27,6 +27,8 @@ enum Transport {
     Softap,
     /// `<endpoint> <session> <hex>` lines on stdin/stdout (or a pty with --console-pty).
     Console,
+    /// A BLE GATT peripheral through BlueZ (bluetoothd, or bluez-loopback via DBUS_SYSTEM_BUS_ADDRESS).
+    Ble,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -94,6 +96,8 @@ struct Args {
     /// Do not open the control channel.
     #[arg(long)]
     no_control: bool,
+    #[command(flatten)]
+    ble: transport::ble::BleArgs,
     /// Console transport on a new pseudo-terminal (its path is printed) instead of stdin/stdout.
     #[arg(long)]
     console_pty: bool,
@@ -341,15 +345,16 @@ async fn run(args: Args) -> Result<()> {
                     )
                 })?;
             let addr = server.local_addr();
-            describe(&args, &name, Some(addr), control, &mut out);
+            describe(&args, &name, Wire::Http(addr), control, &mut out);
             provisioned_note(&handle, &args, &mut out);
             print!("{out}");
             let h = handle.clone();
             tokio::spawn(async move { server.run(h).await });
             wait_for_exit().await;
         }
+        Transport::Ble => run_ble(&args, &name, control, handle, out).await?,
         Transport::Console => {
-            describe(&args, &name, None, control, &mut out);
+            describe(&args, &name, Wire::Console, control, &mut out);
             provisioned_note(&handle, &args, &mut out);
             if args.console_pty {
                 let path = transport::pty::spawn_console(handle.clone())
@@ -375,13 +380,48 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn describe(
+/// The BLE transport: connect to BlueZ, register, print the banner, serve until Ctrl-C.
+async fn run_ble(
     args: &Args,
     name: &str,
-    http: Option<SocketAddr>,
     control: Option<SocketAddr>,
-    out: &mut String,
-) {
+    handle: runtime::DeviceHandle,
+    mut out: String,
+) -> Result<()> {
+    use std::fmt::Write as _;
+    let opts = args
+        .ble
+        .options(name, args.security)
+        .map_err(anyhow::Error::msg)?;
+    let uuid = opts.service_uuid;
+    let ble = transport::ble::BleTransport::open(opts).await?;
+    let adapter = ble.adapter_name().to_owned();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    tokio::spawn(ble.run(handle.clone(), ready_tx));
+    match ready.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => bail!(e),
+        Err(_) => bail!("the BLE transport ended before registering"),
+    }
+    describe(args, name, Wire::Ble, control, &mut out);
+    provisioned_note(&handle, args, &mut out);
+    let _ = writeln!(out, "BLE on {adapter} as {name} (service {uuid})");
+    print!("{out}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    wait_for_exit().await;
+    Ok(())
+}
+
+/// How clients reach the device, for the banner.
+#[derive(Clone, Copy)]
+enum Wire {
+    Http(SocketAddr),
+    Ble,
+    Console,
+}
+
+fn describe(args: &Args, name: &str, wire: Wire, control: Option<SocketAddr>, out: &mut String) {
     use std::fmt::Write as _;
     let sec2 =
         (args.security == 2).then_some((args.sec2_username.as_str(), args.sec2_password.as_str()));
@@ -406,10 +446,15 @@ fn describe(
             _ => String::new(),
         }
     );
-    if let Some(addr) = http {
+    let transport = match wire {
+        Wire::Http(_) => "softap",
+        Wire::Ble => "ble",
+        Wire::Console => "",
+    };
+    if !transport.is_empty() {
         let payload = banner::qr_payload(&QrInfo {
             name,
-            transport: "softap",
+            transport,
             pop,
             username: sec2.map(|s| s.0),
         });
@@ -422,6 +467,8 @@ fn describe(
             "If the QR code is not visible, open: {}",
             banner::qr_link(&payload)
         );
+    }
+    if let Wire::Http(addr) = wire {
         let _ = writeln!(out, "SoftAP HTTP on http://{addr}");
         let pargs = banner::esp_prov_args(&EspProvArgs {
             addr,

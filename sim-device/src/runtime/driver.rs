@@ -277,6 +277,7 @@ impl Driver {
                 .iter()
                 .map(|e| e.name.clone())
                 .collect(),
+            ble_ids: self.device.endpoints().iter().map(|e| e.ble_id).collect(),
             service_state: self.device.service_state(),
             station_state: self.device.station_state(),
             provisioned: self.device.is_provisioned(),

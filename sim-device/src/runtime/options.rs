@@ -46,6 +46,8 @@ pub struct Status {
     pub serving: bool,
     /// Registered endpoint names.
     pub endpoints: Vec<String>,
+    /// The BLE id of each endpoint in `endpoints`, same order (spec §4.2.1).
+    pub ble_ids: Vec<u16>,
     /// Manager state.
     pub service_state: ServiceState,
     /// Station state.

@@ -289,6 +289,7 @@ pub fn esp_prov(args: &[&str], stdin: &str, timeout: Duration) -> EspProvRun {
     }
 }
 
+pub mod ble;
 pub mod wire;
 
 /// A world file with the golden vectors' access points (`OracleNet-Home` / `correct horse battery`, ...)
