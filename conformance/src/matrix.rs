@@ -216,7 +216,8 @@ pub fn run(req: &Request, catalogue: &[Case], rt: &Arc<Runtime>) -> Result<RunRe
         report.duration += t0.elapsed();
         report
     };
-    // BLE columns share one bus and one D-Bus connection: one column at a time keeps it responsive.
+    // BLE columns run one at a time: every BLE device and link goes through the one loopback process,
+    // and three columns of eight at once made it the bottleneck, not faster.
     let side_by_side = cols
         .iter()
         .all(|c| c.dut.fresh_per_connect() && c.dut.transport() != Transport::Ble);

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sim_device::misbehave::Misbehaviour;
 use sim_device::runtime::world::{World, WorldFile, DEFAULT_WORLD};
@@ -17,7 +18,7 @@ use sim_device::DeviceConfig;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-use super::ble::host::BleHost;
+use super::ble::host::{BleHost, Lease, SessionLease};
 use super::ble::{BleLink, BleOptions, Target};
 use super::http::HttpLink;
 use super::line::{LineLink, LineOptions};
@@ -147,6 +148,50 @@ impl Drop for Tasks {
     }
 }
 
+/// How long a BLE device gets to unregister its advertisement and GATT application when its link goes.
+const BLE_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// A BLE device's transport task and its adapter, kept by the link. On drop the transport is asked to
+/// stop and awaited (up to [`BLE_STOP_WAIT`]) before the adapter goes back to the pool: aborting it
+/// instead could cancel a BlueZ registration in flight (it re-advertises as the central leaves), and
+/// such an advertisement is never unregistered (module docs of `sim_device::transport::ble`).
+struct BleDevice {
+    rt: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _device: DeviceHandle,
+    // Last: returned only once the transport is done with them. The client's session is the link's.
+    _lease: Lease,
+    _session: SessionLease,
+    client: SessionLease,
+}
+
+impl Drop for BleDevice {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        let wait = async {
+            if tokio::time::timeout(BLE_STOP_WAIT, &mut task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the BLE device did not stop within {BLE_STOP_WAIT:?}: aborted");
+                task.abort();
+            }
+        };
+        // Links are dropped on runner threads; inside a (multi-threaded) runtime, step aside first.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::task::block_in_place(|| self.rt.block_on(wait));
+        } else {
+            self.rt.block_on(wait);
+        }
+    }
+}
+
 impl Dut for SimDut {
     fn label(&self) -> String {
         self.label.clone()
@@ -161,12 +206,10 @@ impl Dut for SimDut {
     }
 
     fn parallelism(&self) -> usize {
-        // BLE devices each take an adapter and a D-Bus connection; fewer at once keep the bus quick.
-        if self.transport == Transport::Ble {
-            2
-        } else {
-            8
-        }
+        // As many BLE devices as other ones: each has an adapter and D-Bus connections of its own
+        // (host.rs) and unregisters before its adapter is reused (`BleDevice`); most of a case's time
+        // is the device's simulated delays, not the bus.
+        8
     }
 
     fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
@@ -235,6 +278,9 @@ impl SimDut {
             unreachable("no BLE client set up (suite bug: SimDut::with_ble not called)".into())
         })?;
         let lease = ble.host.lease().map_err(unreachable)?;
+        // A D-Bus connection each for the device and for the client (host.rs: why).
+        let session = ble.host.session_lease().map_err(unreachable)?;
+        let client = ble.host.session_lease().map_err(unreachable)?;
         let name = unique_service_name();
         let mut opts = dev::BleOptions::new(&name);
         opts.adapter = Some(lease.name().to_owned());
@@ -248,23 +294,38 @@ impl SimDut {
         let transport = self
             .rt
             .block_on(dev::BleTransport::open_with(
-                ble.host.session().clone(),
+                session.session().clone(),
                 opts,
             ))
             .map_err(|e| unreachable(e.to_string()))?;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let task = self.rt.spawn(transport.run(handle.clone(), ready_tx));
-        let tasks = Tasks(vec![task], handle.clone());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        let task = self
+            .rt
+            .spawn(transport.run_until(handle.clone(), ready_tx, stop));
+        // From here on, every way out (errors included) stops the device gracefully.
+        let device = BleDevice {
+            rt: self.rt.handle().clone(),
+            stop: Some(stop_tx),
+            task: Some(task),
+            _device: handle.clone(),
+            _lease: lease,
+            _session: session,
+            client,
+        };
         match self.rt.block_on(ready_rx) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(unreachable(e)),
             Err(_) => return Err(unreachable("the BLE transport ended at start".into())),
         }
-        // Dropped in this order with the link: device tasks (advertisement, GATT app), then the adapter.
-        let keep: Box<dyn Send> = Box::new((tasks, lease));
+        let client = device.client.session().clone();
+        let keep: Box<dyn Send> = Box::new(device);
         let link = BleLink::connect(
             ble.host.handle(),
-            ble.host.session(),
+            &client,
             Target::Name(name),
             ble.link.clone(),
             Some(keep),

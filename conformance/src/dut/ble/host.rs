@@ -8,6 +8,15 @@
 //! that a central connected from the central's `Device1` object on its adapter, which would be one
 //! object for every device on that adapter. The loopback the suite starts has [`LOOPBACK_ADAPTERS`]
 //! adapters: `hci0` for the client, the rest for devices.
+//!
+//! D-Bus connections: each embedded device and each of its client links get a bluer [`Session`] of their
+//! own for their life ([`BleHost::session_lease`]), from a pool that grows to the number used at once
+//! and is reused, never dropped (a dropped bluer session leaves its connection open: `loopback`).
+//! One connection shared by everything at once fails now and then under load: dbus-tokio 0.7's
+//! `IOResource` waker returns an error when a second task queues a message before the I/O task has run
+//! after the first one's wake-up, and the call then fails with `org.freedesktop.DBus.Error.Failed:
+//! Failed to send message` although the message goes out. A connection used by one party at a time
+//! rarely has two senders at once.
 
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
@@ -24,6 +33,31 @@ pub struct BleHost {
     session: Session,
     central: String,
     pool: Arc<Pool>,
+    /// Sessions not lent at the moment ([`BleHost::session_lease`]).
+    spare: Arc<Mutex<Vec<Session>>>,
+}
+
+/// A bluer session (one D-Bus connection, on the host's runtime) lent to one party; returned on drop.
+pub struct SessionLease {
+    spare: Arc<Mutex<Vec<Session>>>,
+    session: Option<Session>,
+}
+
+impl SessionLease {
+    /// The session.
+    pub fn session(&self) -> &Session {
+        self.session
+            .as_ref()
+            .expect("a session lease holds its session until dropped")
+    }
+}
+
+impl Drop for SessionLease {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take() {
+            self.spare.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        }
+    }
 }
 
 struct Pool {
@@ -118,6 +152,24 @@ impl BleHost {
                 adapters: Mutex::new(adapters),
                 ready: Condvar::new(),
             }),
+            spare: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Lends a session of its own to one device or link: a spare one, else a new one.
+    pub fn session_lease(&self) -> Result<SessionLease, String> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let session = match spare {
+            Some(s) => s,
+            // Made on the host's runtime, which runs its I/O task for as long as the process.
+            None => self
+                .rt
+                .block_on(Session::new())
+                .map_err(|e| format!("another D-Bus connection to BlueZ: {e}"))?,
+        };
+        Ok(SessionLease {
+            spare: self.spare.clone(),
+            session: Some(session),
         })
     }
 

@@ -27,6 +27,12 @@
 //! the TX power level, as Bluedroid's advertising data carries it; its connection-interval range field is
 //! not reproduced (BlueZ's `Data` property for raw fields is experimental).
 //!
+//! Stopping: [`BleTransport::run`] serves for the device's life. A host that runs many devices in one
+//! process (the conformance suite) stops each with [`BleTransport::run_until`] instead of aborting its
+//! task: aborting can cancel a `RegisterAdvertisement` (or `RegisterApplication`) call in flight, and
+//! then bluer never unregisters it, so BlueZ keeps the advertisement for as long as the D-Bus
+//! connection lives (one shared session: for the whole run), until the adapter refuses new ones.
+//!
 //! Modules: [`profile`] (the stacks' rules as pure functions), `gatt` (the application, links and the
 //! request procedure), `args` ([`BleArgs`], the `--ble-*` flags).
 //!
@@ -40,8 +46,10 @@ mod gatt;
 pub mod profile;
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bluer::adv::{Advertisement, AdvertisementHandle, Feature, Type};
 use bluer::{Adapter, AdapterEvent, Address, DeviceEvent, DeviceProperty, Session, Uuid};
@@ -62,6 +70,24 @@ pub const MANAGER_SERVICE_UUID: Uuid = Uuid::from_u128(0x1775244d_6b43_439b_877c
 
 /// The advertising interval of both stacks: 0x100 × 0.625 ms.
 const ADV_INTERVAL: Duration = Duration::from_millis(160);
+
+/// How long [`BleTransport::run_until`] waits, once stopped, for BlueZ to drop the advertisement.
+const WITHDRAW_WAIT: Duration = Duration::from_secs(2);
+
+/// The stop signal of [`BleTransport::run_until`], pinned once and polled from every wait.
+type Stop<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send)>;
+
+/// How one period of provisioning ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// Provisioning stopped or the device rebooted: serve again when it runs.
+    Again,
+    /// The device task ended.
+    Device,
+    /// The host asked to stop ([`BleTransport::run_until`]). `with_ours`: the adapter's
+    /// `ActiveInstances` while our advertisement was still up (`None`: none was, or BlueZ did not say).
+    Stopped { with_ours: Option<u8> },
+}
 
 /// What the BLE transport is started with.
 #[derive(Clone, Debug)]
@@ -201,6 +227,21 @@ impl BleTransport {
     /// service runs, gone while it does not. `ready` receives the outcome of the first registration (or
     /// `Ok` at once when provisioning is not running).
     pub async fn run(self, handle: DeviceHandle, ready: oneshot::Sender<Result<(), String>>) {
+        self.run_until(handle, ready, std::future::pending()).await;
+    }
+
+    /// As [`BleTransport::run`], and stops when `stop` resolves: the advertisement and the GATT
+    /// application are unregistered (never cancelled halfway through a BlueZ call) and, if an
+    /// advertisement was up, this waits (up to 2 s) until the adapter's `ActiveInstances` shows it gone.
+    /// When it returns, the adapter can be given to another device.
+    pub async fn run_until(
+        self,
+        handle: DeviceHandle,
+        ready: oneshot::Sender<Result<(), String>>,
+        stop: impl Future<Output = ()> + Send,
+    ) {
+        let mut stop = std::pin::pin!(stop);
+        let mut stop: Stop<'_> = stop.as_mut();
         let mut ready = Some(ready);
         let mut status = handle.status();
         loop {
@@ -212,24 +253,60 @@ impl BleTransport {
                 if let Some(r) = ready.take() {
                     let _ = r.send(Ok(()));
                 }
-                if status.changed().await.is_err() {
-                    return;
+                tokio::select! {
+                    changed = status.changed() => if changed.is_err() {
+                        return;
+                    },
+                    () = &mut stop => return,
                 }
             };
-            if !self.serve_boot(&handle, &mut status, &s, &mut ready).await {
-                return;
+            match self
+                .serve_boot(&handle, &mut status, &s, &mut ready, &mut stop)
+                .await
+            {
+                Ended::Again => {}
+                Ended::Device => return,
+                Ended::Stopped { with_ours } => return self.await_withdrawn(with_ours).await,
             }
         }
     }
 
-    /// One period of provisioning under one boot. Returns `false` when the device task has ended.
+    /// The adapter's `ActiveInstances` (advertisements registered on it), if BlueZ tells.
+    async fn active_instances(&self) -> Option<u8> {
+        self.adapter.active_advertising_instances().await.ok()
+    }
+
+    /// Waits (bounded) until the adapter has fewer advertisements than `with_ours`, counted while ours
+    /// was up: dropping bluer's handle only asks a task of bluer's to unregister, this sees BlueZ did.
+    async fn await_withdrawn(&self, with_ours: Option<u8>) {
+        let Some(with_ours) = with_ours else { return };
+        let until = Instant::now() + WITHDRAW_WAIT;
+        while self
+            .active_instances()
+            .await
+            .is_some_and(|n| n >= with_ours)
+        {
+            if Instant::now() >= until {
+                tracing::warn!(
+                    adapter = self.adapter.name(),
+                    "the advertisement is still registered {} ms after stopping",
+                    WITHDRAW_WAIT.as_millis()
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// One period of provisioning under one boot.
     async fn serve_boot(
         &self,
         handle: &DeviceHandle,
         status: &mut tokio::sync::watch::Receiver<Status>,
         s: &Status,
         ready: &mut Option<oneshot::Sender<Result<(), String>>>,
-    ) -> bool {
+        stop: &mut Stop<'_>,
+    ) -> Ended {
         let gatt = Arc::new(Gatt::new(
             handle.clone(),
             s.boot,
@@ -249,13 +326,13 @@ impl BleTransport {
                 Ok(adv) => (app, Some(adv)),
                 Err(e) => {
                     return self
-                        .registration_failed(status, s, ready, "RegisterAdvertisement", e)
+                        .registration_failed(status, s, ready, stop, "RegisterAdvertisement", e)
                         .await
                 }
             },
             Err(e) => {
                 return self
-                    .registration_failed(status, s, ready, "RegisterApplication", e)
+                    .registration_failed(status, s, ready, stop, "RegisterApplication", e)
                     .await
             }
         };
@@ -284,21 +361,29 @@ impl BleTransport {
                 self.watch(&mut watchers, addr, &tx);
             }
         }
-        let alive = loop {
+        let ended = loop {
             let adapter_event = async {
                 match adapter_events.as_mut() {
                     Some(ev) => ev.next().await,
                     None => std::future::pending().await,
                 }
             };
+            // Only these waits are cut short by `stop`; BlueZ calls below always run to their end.
             tokio::select! {
+                () = &mut *stop => {
+                    let with_ours = match adv {
+                        Some(_) => self.active_instances().await,
+                        None => None,
+                    };
+                    break Ended::Stopped { with_ours };
+                }
                 changed = status.changed() => {
                     if changed.is_err() {
-                        break false;
+                        break Ended::Device;
                     }
                     let now = status.borrow().clone();
                     if !now.serving || now.boot != s.boot {
-                        break true;
+                        break Ended::Again;
                     }
                 }
                 event = adapter_event => match event {
@@ -341,7 +426,7 @@ impl BleTransport {
         drop(app);
         gatt.shut_down().await;
         tracing::info!(adapter = self.adapter.name(), "BLE GATT service stopped");
-        alive
+        ended
     }
 
     /// The first registration failed: report it; later ones wait for the next boot.
@@ -350,21 +435,25 @@ impl BleTransport {
         status: &mut tokio::sync::watch::Receiver<Status>,
         s: &Status,
         ready: &mut Option<oneshot::Sender<Result<(), String>>>,
+        stop: &mut Stop<'_>,
         what: &str,
         e: bluer::Error,
-    ) -> bool {
+    ) -> Ended {
         let msg = format!("BlueZ {what} on {} failed: {e}", self.adapter.name());
         tracing::error!("{msg}");
         if let Some(r) = ready.take() {
             let _ = r.send(Err(msg));
         }
         loop {
-            if status.changed().await.is_err() {
-                return false;
+            tokio::select! {
+                () = &mut *stop => return Ended::Stopped { with_ours: None },
+                changed = status.changed() => if changed.is_err() {
+                    return Ended::Device;
+                },
             }
             let now = status.borrow().clone();
             if !now.serving || now.boot != s.boot {
-                return true;
+                return Ended::Again;
             }
         }
     }
