@@ -38,6 +38,7 @@ mod tests {
             "xtask",
             "conformance",
             "hil",
+            "bluez-loopback",
         ] {
             rust_files(&root().join(d), &mut v);
         }
