@@ -22,6 +22,11 @@ const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BU
     <allow receive_sender="*"/>
     <allow eavesdrop="true"/>
   </policy>
+  <!-- a test bus: many short-lived BLE devices and links (the system-bus default is 256 per user) -->
+  <limit name="max_connections_per_user">100000</limit>
+  <limit name="max_completed_connections">100000</limit>
+  <limit name="max_match_rules_per_connection">100000</limit>
+  <limit name="max_replies_per_connection">100000</limit>
 </busconfig>
 "#;
 

@@ -213,7 +213,12 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     /// A context over `rec`.
-    pub fn new(env: Env<'a>, rec: Recorder, seed: &str) -> Self {
+    pub fn new(env: Env<'a>, mut rec: Recorder, seed: &str) -> Self {
+        // Reports must not carry the device file's Wi-Fi passphrases.
+        for n in &env.desc.networks {
+            rec.redact(n.password.as_bytes());
+        }
+        rec.redact(env.desc.wrong_password.as_bytes());
         Self {
             env,
             rec,

@@ -92,6 +92,7 @@ pub struct Recorder {
     link: Box<dyn Link>,
     started: Instant,
     transcript: Vec<Exchange>,
+    secrets: Vec<Vec<u8>>,
 }
 
 impl Recorder {
@@ -101,7 +102,32 @@ impl Recorder {
             link,
             started: Instant::now(),
             transcript: Vec::new(),
+            secrets: Vec::new(),
         }
+    }
+
+    /// Masks `secret` (e.g. a Wi-Fi passphrase from the device file) wherever it appears in recorded
+    /// requests, so reports never carry it. Strings shorter than 4 bytes are not masked (too common).
+    pub fn redact(&mut self, secret: &[u8]) {
+        if secret.len() >= 4 && !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_vec());
+        }
+    }
+
+    fn masked(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for s in &self.secrets {
+            let mut i = 0;
+            while i + s.len() <= out.len() {
+                if out[i..i + s.len()] == s[..] {
+                    out[i..i + s.len()].fill(b'*');
+                    i += s.len();
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        out
     }
 
     /// The wrapped link's transport.
@@ -128,8 +154,8 @@ impl Recorder {
             at_ms,
             session,
             endpoint: endpoint.to_owned(),
-            request: body.to_vec(),
-            request_plain: plain.map(<[u8]>::to_vec),
+            request: self.masked(body),
+            request_plain: plain.map(|p| self.masked(p)),
             answer,
             answer_plain: None,
             note: note.to_owned(),
@@ -166,7 +192,7 @@ impl Recorder {
             at_ms,
             session: self.link.session(),
             endpoint: endpoint.to_owned(),
-            request: request.to_vec(),
+            request: self.masked(request),
             request_plain: None,
             answer,
             answer_plain: None,
@@ -193,5 +219,42 @@ impl Recorder {
 
     fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Echo;
+
+    impl Link for Echo {
+        fn transport(&self) -> Transport {
+            Transport::Console
+        }
+        fn request(&mut self, _: &str, body: &[u8]) -> Result<Answer, LinkError> {
+            Ok(Answer::Data(body.to_vec()))
+        }
+        fn new_session(&mut self) -> Result<(), LinkError> {
+            Ok(())
+        }
+        fn session(&self) -> u32 {
+            0
+        }
+    }
+
+    #[test]
+    fn passphrases_are_masked_in_the_transcript() {
+        let mut rec = Recorder::new(Box::new(Echo));
+        rec.redact(b"mypassword");
+        let sent = b"\x12\x06myssid\x1a\x0amypassword";
+        let answer = rec
+            .request("prov-config", sent, Some(sent), "SetConfig")
+            .unwrap();
+        // What goes to the device is untouched; only the record is masked.
+        assert_eq!(answer, Answer::Data(sent.to_vec()));
+        let x = &rec.into_transcript()[0];
+        assert_eq!(x.request, b"\x12\x06myssid\x1a\x0a**********");
+        assert_eq!(x.request_plain.as_deref(), Some(&x.request[..]));
     }
 }

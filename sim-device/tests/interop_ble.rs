@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bluez_loopback::{Options, Testbed};
 use support::ble::{esp_prov_ble, BleSim};
-use support::EspProvRun;
+use support::{EspProvRun, Events, ESP_PROV_SEC2};
 
 /// esp_prov's whole run: scan (5 s), connect, handshake, and status polls 5 s apart.
 const RUN: Duration = Duration::from_secs(60);
@@ -134,14 +134,7 @@ fn ble_security_1_provisions() {
 fn security_2(opts: Options) -> BleSim {
     let tb = testbed(opts);
     let sim = device(&tb, &SEC2);
-    let mut args = vec![
-        "--sec_ver",
-        "2",
-        "--sec2_username",
-        "wifiprov",
-        "--sec2_pwd",
-        "abcd1234",
-    ];
+    let mut args = ESP_PROV_SEC2.to_vec();
     args.extend(HOME);
     let run = provision(&tb, &sim, &args);
     assert_provisioned(&sim, &run);

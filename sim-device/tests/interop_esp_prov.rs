@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use support::wire::{assert_esp_http_framing, assert_matches_golden, Proxy};
-use support::{esp_prov, vector_world, EspProvRun, Sim};
+use support::{esp_prov, vector_world, EspProvRun, Events, Sim, ESP_PROV_SEC2};
 
 const RUN: Duration = Duration::from_secs(90);
 
@@ -123,14 +123,7 @@ fn security_2(patch: &str) {
         "--sec-patch-ver",
         patch,
     ]);
-    let mut args = vec![
-        "--sec_ver",
-        "2",
-        "--sec2_username",
-        "wifiprov",
-        "--sec2_pwd",
-        "abcd1234",
-    ];
+    let mut args = ESP_PROV_SEC2.to_vec();
     args.extend(HOME);
     let (run, proxy) = provision(&sim, &args, "");
     assert_success(&run);

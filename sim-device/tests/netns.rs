@@ -10,7 +10,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{esp_prov, sim_binary, Sim};
+use support::{esp_prov, sim_binary, Events, Sim};
 
 /// The namespace and veth pair, removed on drop.
 struct SoftApLink {

@@ -138,31 +138,6 @@ impl BleSim {
             .collect()
     }
 
-    /// The `event` names so far, in order.
-    pub fn event_names(&self) -> Vec<String> {
-        self.events()
-            .iter()
-            .filter_map(|e| e["event"].as_str().map(str::to_owned))
-            .collect()
-    }
-
-    /// Wait until an event named `name` was logged.
-    pub fn wait_event(&self, name: &str, within: Duration) -> serde_json::Value {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(e) = self.events().into_iter().find(|e| e["event"] == name) {
-                return e;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {name} event within {within:?}; events: {:?}\nlog:\n{}",
-                self.event_names(),
-                self.logs()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
     /// Whether the device process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -222,5 +197,15 @@ pub fn esp_prov_ble(bus: &str, args: &[&str], timeout: Duration) -> EspProvRun {
         stdout: text(out),
         stderr: text(err),
         timed_out,
+    }
+}
+
+impl super::Events for BleSim {
+    fn events(&self) -> Vec<serde_json::Value> {
+        Self::events(self)
+    }
+
+    fn context(&self) -> String {
+        format!("\nlog:\n{}", self.logs())
     }
 }

@@ -148,30 +148,6 @@ impl Sim {
         assert_eq!(status, 200, "GET /events: {body}");
         serde_json::from_str(&body).expect("events JSON")
     }
-
-    /// The `event` names of all events so far.
-    pub fn event_names(&self) -> Vec<String> {
-        self.events()
-            .iter()
-            .filter_map(|e| e["event"].as_str().map(str::to_owned))
-            .collect()
-    }
-
-    /// Wait until an event named `name` was recorded.
-    pub fn wait_event(&self, name: &str, within: Duration) -> serde_json::Value {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(e) = self.events().into_iter().find(|e| e["event"] == name) {
-                return e;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {name} event within {within:?}; events: {:?}",
-                self.event_names()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 impl Drop for Sim {
@@ -291,6 +267,58 @@ pub fn esp_prov(args: &[&str], stdin: &str, timeout: Duration) -> EspProvRun {
 
 pub mod ble;
 pub mod wire;
+
+/// esp_prov's arguments for the simulator's default Security 2 credentials.
+pub const ESP_PROV_SEC2: [&str; 6] = [
+    "--sec_ver",
+    "2",
+    "--sec2_username",
+    "wifiprov",
+    "--sec2_pwd",
+    "abcd1234",
+];
+
+/// A running device whose events the test can read (over the control channel or from its log).
+pub trait Events {
+    /// Device events so far, as JSON values.
+    fn events(&self) -> Vec<serde_json::Value>;
+
+    /// Extra context for a failure message (e.g. the device's log).
+    fn context(&self) -> String {
+        String::new()
+    }
+
+    /// The `event` names of all events so far.
+    fn event_names(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter_map(|e| e["event"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Wait until an event named `name` was recorded.
+    fn wait_event(&self, name: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| e["event"] == name) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {name} event within {within:?}; events: {:?}{}",
+                self.event_names(),
+                self.context()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Events for Sim {
+    fn events(&self) -> Vec<serde_json::Value> {
+        Self::events(self)
+    }
+}
 
 /// A world file with the golden vectors' access points (`OracleNet-Home` / `correct horse battery`, ...)
 /// and DHCP address, so recorded plaintext can be compared with ESP-IDF's answers byte for byte.
