@@ -47,7 +47,7 @@ pub struct Golden {
 }
 
 /// The scenarios `filter` selects.
-pub fn plan(_req: &Request, filter: &Filter) -> Result<Vec<Golden>, String> {
+pub fn plan(filter: &Filter) -> Result<Vec<Golden>, String> {
     let mut out = Vec::new();
     for (name, json) in vectors::EMBEDDED {
         let id = format!("GOLDEN-{name}");
@@ -62,8 +62,8 @@ pub fn plan(_req: &Request, filter: &Filter) -> Result<Vec<Golden>, String> {
     Ok(out)
 }
 
-/// How many golden cases land in a column of `transport` × `security`.
-pub fn count_for(golden: &[Golden], _transport: Transport, security: u8) -> usize {
+/// How many golden cases land in a column of scheme `security`.
+pub fn count_for(golden: &[Golden], security: u8) -> usize {
     golden
         .iter()
         .filter(|g| g.scenario.file.inputs.security == security)

@@ -180,14 +180,14 @@ pub fn run(req: &Request, catalogue: &[Case], rt: &Arc<Runtime>) -> Result<RunRe
     let filter = Filter::new(req.filter.as_deref());
     let cases: Vec<&Case> = catalogue.iter().filter(|c| filter.matches(c.id)).collect();
     let golden = if req.golden {
-        crate::golden::plan(req, &filter)?
+        crate::golden::plan(&filter)?
     } else {
         Vec::new()
     };
     let total: usize = cols.len() * cases.len()
         + cols
             .iter()
-            .map(|c| crate::golden::count_for(&golden, c.dut.transport(), c.desc.security))
+            .map(|c| crate::golden::count_for(&golden, c.desc.security))
             .sum::<usize>();
     if total == 0 {
         return Err(format!(
