@@ -17,14 +17,15 @@ pub mod host;
 pub mod loopback;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bluer::gatt::remote::{Characteristic, CharacteristicWriteRequest};
 use bluer::gatt::WriteOp;
-use bluer::{Adapter, AdapterEvent, Device, Session, Uuid, UuidExt};
+use bluer::{Adapter, AdapterEvent, Device, Uuid, UuidExt};
 use futures::StreamExt;
-use tokio::runtime::Handle;
 
+use self::host::Bus;
 use crate::description::BleStack;
 use crate::link::{Link, LinkError, Transport};
 use crate::model::Answer;
@@ -103,7 +104,7 @@ struct Conn {
 
 /// A BLE connection to one device, reconnecting when the device dropped the previous one.
 pub struct BleLink {
-    rt: Handle,
+    bus: Arc<Bus>,
     adapter: Adapter,
     target: Target,
     opts: BleOptions,
@@ -112,35 +113,27 @@ pub struct BleLink {
     _keep: Option<Box<dyn Send>>,
 }
 
-/// Runs `fut` on `rt`, from a thread outside the runtime (runner workers) or inside it.
-fn block_on<F: std::future::Future>(rt: &Handle, fut: F) -> F::Output {
-    if Handle::try_current().is_ok() {
-        tokio::task::block_in_place(|| rt.block_on(fut))
-    } else {
-        rt.block_on(fut)
-    }
-}
-
 fn unreachable(e: impl std::fmt::Display) -> LinkError {
     LinkError::Unreachable(format!("BLE: {e}"))
 }
 
 impl BleLink {
-    /// Scans for `target` on `session`, connects and maps the endpoints. `keep` is dropped with the link
-    /// (the embedded simulator's tasks).
+    /// Scans for `target` on `bus` (which the link uses alone from now on), connects and maps the
+    /// endpoints. `keep` is dropped with the link (the embedded simulator's device, a bus lease).
     pub fn connect(
-        rt: Handle,
-        session: &Session,
+        bus: Arc<Bus>,
         target: Target,
         opts: BleOptions,
         keep: Option<Box<dyn Send>>,
     ) -> Result<Self, LinkError> {
         let adapter = match &opts.adapter {
-            Some(a) => session.adapter(a).map_err(unreachable)?,
-            None => block_on(&rt, session.default_adapter()).map_err(unreachable)?,
+            Some(a) => bus.session().adapter(a).map_err(unreachable)?,
+            None => bus
+                .block_on(bus.session().default_adapter())
+                .map_err(unreachable)?,
         };
         let mut link = Self {
-            rt,
+            bus,
             adapter,
             target,
             opts,
@@ -148,8 +141,8 @@ impl BleLink {
             session: 0,
             _keep: keep,
         };
-        let rt = link.rt.clone();
-        block_on(&rt, link.open())?;
+        let bus = link.bus.clone();
+        bus.block_on(link.open())?;
         Ok(link)
     }
 
@@ -165,8 +158,8 @@ impl BleLink {
 
     /// The ATT MTU of the connection (from the endpoint characteristic), if BlueZ reports one.
     pub fn mtu(&mut self, endpoint: &str) -> Result<Option<usize>, LinkError> {
-        let rt = self.rt.clone();
-        block_on(&rt, async {
+        let bus = self.bus.clone();
+        bus.block_on(async {
             let ch = self.characteristic(endpoint).await?;
             Ok(match ch {
                 Some(c) => c.mtu().await.ok(),
@@ -177,9 +170,9 @@ impl BleLink {
 
     /// Reads `endpoint`'s characteristic without writing first: `Ok(Err(why))` for an ATT error.
     pub fn read_only(&mut self, endpoint: &str) -> Result<Result<Vec<u8>, String>, LinkError> {
-        let rt = self.rt.clone();
+        let bus = self.bus.clone();
         let reply = self.opts.reply;
-        block_on(&rt, async {
+        bus.block_on(async {
             let Some(ch) = self.characteristic(endpoint).await? else {
                 return Ok(Err(format!("no characteristic described as {endpoint:?}")));
             };
@@ -193,8 +186,8 @@ impl BleLink {
 
     /// Whether the device still holds the link, waiting up to `wait` for it to drop it.
     pub fn connected_after(&mut self, wait: Duration) -> bool {
-        let rt = self.rt.clone();
-        block_on(&rt, self.still_connected(wait))
+        let bus = self.bus.clone();
+        bus.block_on(self.still_connected(wait))
     }
 
     async fn still_connected(&mut self, wait: Duration) -> bool {
@@ -348,7 +341,7 @@ impl BleLink {
     fn disconnect(&mut self) {
         if let Some(conn) = self.conn.take() {
             let reply = self.opts.reply;
-            let _ = block_on(&self.rt, async move {
+            let _ = self.bus.block_on(async move {
                 tokio::time::timeout(reply, conn.device.disconnect()).await
             });
         }
@@ -392,8 +385,8 @@ impl Link for BleLink {
     }
 
     fn request(&mut self, endpoint: &str, body: &[u8]) -> Result<Answer, LinkError> {
-        let rt = self.rt.clone();
-        block_on(&rt, self.exchange(endpoint, body))
+        let bus = self.bus.clone();
+        bus.block_on(self.exchange(endpoint, body))
     }
 
     fn new_session(&mut self) -> Result<(), LinkError> {
@@ -447,12 +440,12 @@ impl super::Dut for BleDut {
         1
     }
     fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
+        let lease = self.host.bus_lease().map_err(unreachable)?;
         Ok(Box::new(BleLink::connect(
-            self.host.handle(),
-            self.host.session(),
+            lease.bus().clone(),
             Target::Prefix(self.prefix.clone()),
             self.opts.clone(),
-            None,
+            Some(Box::new(lease)),
         )?))
     }
 }

@@ -18,7 +18,7 @@ use sim_device::DeviceConfig;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-use super::ble::host::{BleHost, Lease, SessionLease};
+use super::ble::host::{BleHost, Bus, BusLease, Lease};
 use super::ble::{BleLink, BleOptions, Target};
 use super::http::HttpLink;
 use super::line::{LineLink, LineOptions};
@@ -151,45 +151,64 @@ impl Drop for Tasks {
 /// How long a BLE device gets to unregister its advertisement and GATT application when its link goes.
 const BLE_STOP_WAIT: Duration = Duration::from_secs(5);
 
-/// A BLE device's transport task and its adapter, kept by the link. On drop the transport is asked to
-/// stop and awaited (up to [`BLE_STOP_WAIT`]) before the adapter goes back to the pool: aborting it
-/// instead could cancel a BlueZ registration in flight (it re-advertises as the central leaves), and
-/// such an advertisement is never unregistered (module docs of `sim_device::transport::ble`).
+/// A BLE device's transport, on a thread of its own that drives the device's bus (host.rs: why), and
+/// its adapter, kept by the link. On drop the transport is asked to stop and gets up to
+/// [`BLE_STOP_WAIT`] before it is cut off, and the thread is joined before the adapter goes back to the
+/// pool: cancelling at once could cut a BlueZ registration in flight (it re-advertises as the central
+/// leaves), and such an advertisement is never unregistered (module docs of
+/// `sim_device::transport::ble`).
 struct BleDevice {
-    rt: tokio::runtime::Handle,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     _device: DeviceHandle,
-    // Last: returned only once the transport is done with them. The client's session is the link's.
+    // Last: returned only once the transport is done with them. The client's bus is the link's.
     _lease: Lease,
-    _session: SessionLease,
-    client: SessionLease,
+    _bus: BusLease,
+    client: BusLease,
 }
 
 impl Drop for BleDevice {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        let wait = async {
-            if tokio::time::timeout(BLE_STOP_WAIT, &mut task)
-                .await
-                .is_err()
-            {
-                tracing::warn!("the BLE device did not stop within {BLE_STOP_WAIT:?}: aborted");
-                task.abort();
-            }
-        };
-        // Links are dropped on runner threads; inside a (multi-threaded) runtime, step aside first.
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::task::block_in_place(|| self.rt.block_on(wait));
-        } else {
-            self.rt.block_on(wait);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
+}
+
+/// The device thread's work: opens the transport on `bus`, reports to `ready`, serves until `stop`.
+fn serve_ble(
+    bus: &Bus,
+    opts: sim_device::transport::ble::BleOptions,
+    device: DeviceHandle,
+    ready: tokio::sync::oneshot::Sender<Result<(), String>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use sim_device::transport::ble::BleTransport;
+    bus.block_on(async move {
+        let transport = match BleTransport::open_with(bus.session().clone(), opts).await {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = ready.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let mut asked = stop.clone();
+        let run = transport.run_until(device, ready, async move {
+            let _ = asked.wait_for(|s| *s).await;
+        });
+        let mut run = std::pin::pin!(run);
+        tokio::select! {
+            () = &mut run => {}
+            _ = stop.wait_for(|s| *s) => {
+                if tokio::time::timeout(BLE_STOP_WAIT, &mut run).await.is_err() {
+                    tracing::warn!("the BLE device did not stop within {BLE_STOP_WAIT:?}: cut off");
+                }
+            }
+        }
+    });
 }
 
 impl Dut for SimDut {
@@ -278,9 +297,9 @@ impl SimDut {
             unreachable("no BLE client set up (suite bug: SimDut::with_ble not called)".into())
         })?;
         let lease = ble.host.lease().map_err(unreachable)?;
-        // A D-Bus connection each for the device and for the client (host.rs: why).
-        let session = ble.host.session_lease().map_err(unreachable)?;
-        let client = ble.host.session_lease().map_err(unreachable)?;
+        // A bus each for the device and for the client (host.rs: why).
+        let bus = ble.host.bus_lease().map_err(unreachable)?;
+        let client = ble.host.bus_lease().map_err(unreachable)?;
         let name = unique_service_name();
         let mut opts = dev::BleOptions::new(&name);
         opts.adapter = Some(lease.name().to_owned());
@@ -291,29 +310,22 @@ impl SimDut {
             crate::description::BleStack::Bluedroid => dev::BleStack::Bluedroid,
             crate::description::BleStack::Nimble => dev::BleStack::Nimble,
         };
-        let transport = self
-            .rt
-            .block_on(dev::BleTransport::open_with(
-                session.session().clone(),
-                opts,
-            ))
-            .map_err(|e| unreachable(e.to_string()))?;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let stop = async move {
-            let _ = stop_rx.await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let thread = {
+            let bus = bus.bus().clone();
+            let handle = handle.clone();
+            std::thread::Builder::new()
+                .name("ble-device".into())
+                .spawn(move || serve_ble(&bus, opts, handle, ready_tx, stop_rx))?
         };
-        let task = self
-            .rt
-            .spawn(transport.run_until(handle.clone(), ready_tx, stop));
         // From here on, every way out (errors included) stops the device gracefully.
         let device = BleDevice {
-            rt: self.rt.handle().clone(),
             stop: Some(stop_tx),
-            task: Some(task),
+            thread: Some(thread),
             _device: handle.clone(),
             _lease: lease,
-            _session: session,
+            _bus: bus,
             client,
         };
         match self.rt.block_on(ready_rx) {
@@ -321,15 +333,9 @@ impl SimDut {
             Ok(Err(e)) => return Err(unreachable(e)),
             Err(_) => return Err(unreachable("the BLE transport ended at start".into())),
         }
-        let client = device.client.session().clone();
+        let client = device.client.bus().clone();
         let keep: Box<dyn Send> = Box::new(device);
-        let link = BleLink::connect(
-            ble.host.handle(),
-            &client,
-            Target::Name(name),
-            ble.link.clone(),
-            Some(keep),
-        )?;
+        let link = BleLink::connect(client, Target::Name(name), ble.link.clone(), Some(keep))?;
         Ok(Box::new(link))
     }
 }

@@ -172,11 +172,16 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(args.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Over BLE everything runs on one thread: dbus-tokio 0.7 fails a D-Bus call ("Failed to send
+    // message", although it goes out) when two threads queue messages before its I/O task has run.
+    let mut builder = if matches!(args.transport, Transport::Ble) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sim-device: cannot start the async runtime: {e}");

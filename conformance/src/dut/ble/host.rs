@@ -1,6 +1,5 @@
-//! The BLE side of this process: one `bluer` session for every client link (on its own small runtime,
-//! so it outlives any caller's), the client's adapter, and the adapters the embedded simulator's
-//! peripherals may advertise on.
+//! The BLE side of this process: the client's adapter, the adapters the embedded simulator's
+//! peripherals may advertise on, and the D-Bus connections to BlueZ ([`Bus`]).
 //!
 //! Each embedded device advertises on an adapter of its own, other than the client's, lent by a
 //! [`Lease`] for its life; a device waits while all are lent. Sharing does not work: under real BlueZ
@@ -9,15 +8,17 @@
 //! object for every device on that adapter. The loopback the suite starts has [`LOOPBACK_ADAPTERS`]
 //! adapters: `hci0` for the client, the rest for devices.
 //!
-//! D-Bus connections: each embedded device and each of its client links get a bluer [`Session`] of their
-//! own for their life ([`BleHost::session_lease`]), from a pool that grows to the number used at once
-//! and is reused, never dropped (a dropped bluer session leaves its connection open: `loopback`).
-//! One connection shared by everything at once fails now and then under load: dbus-tokio 0.7's
-//! `IOResource` waker returns an error when a second task queues a message before the I/O task has run
-//! after the first one's wake-up, and the call then fails with `org.freedesktop.DBus.Error.Failed:
-//! Failed to send message` although the message goes out. A connection used by one party at a time
-//! rarely has two senders at once.
+//! D-Bus connections: each embedded device and each of its client links get a [`Bus`] of their own
+//! for their life ([`BleHost::bus_lease`]), from a pool that grows to the number used at once and is
+//! reused, never dropped (a dropped bluer session leaves its connection open: `loopback`). A `Bus` is a
+//! bluer [`Session`] on a single-threaded runtime of its own, and everything that uses the session runs
+//! on that runtime's one thread, its I/O task included. The reason is a race in dbus-tokio 0.7: when a
+//! message cannot be written at once (another thread holds libdbus's I/O path), the connection wakes
+//! its I/O task, and if a second message is queued before that task has run, the waker reports an error
+//! and the call fails with `org.freedesktop.DBus.Error.Failed: Failed to send message` although the
+//! message goes out. On one thread the I/O path is never held by another, so nothing is left queued.
 
+use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use bluer::Session;
@@ -27,35 +28,71 @@ use tokio::runtime::{Handle, Runtime};
 /// parallel cases, and some to spare while withdrawn devices leave.
 pub const LOOPBACK_ADAPTERS: usize = 33;
 
-/// The process's BLE client side.
-pub struct BleHost {
+/// One D-Bus connection to BlueZ (a bluer session) and the single-threaded runtime that runs it and
+/// everything that uses it (module docs: why).
+pub struct Bus {
     rt: Runtime,
     session: Session,
-    central: String,
-    pool: Arc<Pool>,
-    /// Sessions not lent at the moment ([`BleHost::session_lease`]).
-    spare: Arc<Mutex<Vec<Session>>>,
 }
 
-/// A bluer session (one D-Bus connection, on the host's runtime) lent to one party; returned on drop.
-pub struct SessionLease {
-    spare: Arc<Mutex<Vec<Session>>>,
-    session: Option<Session>,
-}
+impl Bus {
+    /// A new connection to BlueZ on the system bus (`DBUS_SYSTEM_BUS_ADDRESS`).
+    pub fn open() -> Result<Self, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("BLE client runtime: {e}"))?;
+        // Made on its runtime, so its I/O task is spawned there.
+        let session = rt
+            .block_on(Session::new())
+            .map_err(|e| format!("a D-Bus connection to BlueZ: {e}"))?;
+        Ok(Self { rt, session })
+    }
 
-impl SessionLease {
     /// The session.
     pub fn session(&self) -> &Session {
-        self.session
-            .as_ref()
-            .expect("a session lease holds its session until dropped")
+        &self.session
+    }
+
+    /// Runs `fut` (and the connection's I/O) on the calling thread until it completes. One thread
+    /// at a time per bus: whoever holds it ([`BusLease`], a link).
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        if Handle::try_current().is_ok() {
+            // A runner inside a (multi-threaded) runtime: step aside first.
+            tokio::task::block_in_place(|| self.rt.block_on(fut))
+        } else {
+            self.rt.block_on(fut)
+        }
     }
 }
 
-impl Drop for SessionLease {
+/// The process's BLE client side.
+pub struct BleHost {
+    central: String,
+    pool: Arc<Pool>,
+    /// Buses not lent at the moment ([`BleHost::bus_lease`]).
+    spare: Arc<Mutex<Vec<Arc<Bus>>>>,
+}
+
+/// A [`Bus`] lent to one party (a device or a link); returned on drop.
+pub struct BusLease {
+    spare: Arc<Mutex<Vec<Arc<Bus>>>>,
+    bus: Option<Arc<Bus>>,
+}
+
+impl BusLease {
+    /// The bus.
+    pub fn bus(&self) -> &Arc<Bus> {
+        self.bus
+            .as_ref()
+            .expect("a bus lease holds its bus until dropped")
+    }
+}
+
+impl Drop for BusLease {
     fn drop(&mut self) {
-        if let Some(s) = self.session.take() {
-            self.spare.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        if let Some(b) = self.bus.take() {
+            self.spare.lock().unwrap_or_else(|e| e.into_inner()).push(b);
         }
     }
 }
@@ -102,24 +139,16 @@ impl BleHost {
     }
 
     fn open(central: Option<&str>) -> Result<Self, String> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ble-client")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("BLE client runtime: {e}"))?;
-        let (session, names) = rt
-            .block_on(async {
-                let session = Session::new().await?;
-                let names = session.adapter_names().await?;
-                Ok::<_, bluer::Error>((session, names))
-            })
-            .map_err(|e| {
-                format!(
-                    "cannot reach BlueZ on the system D-Bus ({e}); DBUS_SYSTEM_BUS_ADDRESS={}",
-                    std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "(unset)".into())
-                )
-            })?;
+        let unreachable = |e: String| {
+            format!(
+                "cannot reach BlueZ on the system D-Bus ({e}); DBUS_SYSTEM_BUS_ADDRESS={}",
+                std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "(unset)".into())
+            )
+        };
+        let bus = Bus::open().map_err(unreachable)?;
+        let names = bus
+            .block_on(bus.session().adapter_names())
+            .map_err(|e| unreachable(e.to_string()))?;
         let mut names = names;
         names.sort_by_key(|n| {
             let digits: String = n.chars().filter(char::is_ascii_digit).collect();
@@ -145,42 +174,27 @@ impl BleHost {
             .map(|n| (n, false))
             .collect();
         Ok(Self {
-            rt,
-            session,
             central,
             pool: Arc::new(Pool {
                 adapters: Mutex::new(adapters),
                 ready: Condvar::new(),
             }),
-            spare: Arc::new(Mutex::new(Vec::new())),
+            // The first bus is the first to lend.
+            spare: Arc::new(Mutex::new(vec![Arc::new(bus)])),
         })
     }
 
-    /// Lends a session of its own to one device or link: a spare one, else a new one.
-    pub fn session_lease(&self) -> Result<SessionLease, String> {
+    /// Lends a bus of its own to one device or link: a spare one, else a new one.
+    pub fn bus_lease(&self) -> Result<BusLease, String> {
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let session = match spare {
-            Some(s) => s,
-            // Made on the host's runtime, which runs its I/O task for as long as the process.
-            None => self
-                .rt
-                .block_on(Session::new())
-                .map_err(|e| format!("another D-Bus connection to BlueZ: {e}"))?,
+        let bus = match spare {
+            Some(b) => b,
+            None => Arc::new(Bus::open()?),
         };
-        Ok(SessionLease {
+        Ok(BusLease {
             spare: self.spare.clone(),
-            session: Some(session),
+            bus: Some(bus),
         })
-    }
-
-    /// The runtime the client's futures run on.
-    pub fn handle(&self) -> Handle {
-        self.rt.handle().clone()
-    }
-
-    /// The client's session.
-    pub fn session(&self) -> &Session {
-        &self.session
     }
 
     /// The client's adapter.
