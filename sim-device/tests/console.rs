@@ -169,8 +169,8 @@ async fn prompt_echo_proto_ver_and_help() {
         .await;
     // `help` lists the endpoints, one per line.
     let endpoints = c.handle.status().borrow().endpoints.clone();
-    assert!(endpoints.iter().any(|e| e == "prov-config"));
-    let want: String = endpoints.iter().map(|e| format!("{e}\r\n")).collect();
+    assert!(endpoints.iter().any(|e| e.name == "prov-config"));
+    let want: String = endpoints.iter().map(|e| e.name.clone() + "\r\n").collect();
     assert_eq!(text(&c.line("help").await), format!("help\r\n{want}"));
 }
 

@@ -33,7 +33,7 @@ const MAX_VIRTUAL_STEPS: usize = 10_000;
 /// How many events the history keeps (oldest dropped first).
 const HISTORY: usize = 10_000;
 
-pub use super::options::{ControlOp, RequestError, RngFactory, SimOptions, Status};
+pub use super::options::{ControlOp, EndpointEntry, RequestError, RngFactory, SimOptions, Status};
 
 type Responder<T> = oneshot::Sender<T>;
 
@@ -275,9 +275,11 @@ impl Driver {
                 .device
                 .endpoints()
                 .iter()
-                .map(|e| e.name.clone())
+                .map(|e| EndpointEntry {
+                    name: e.name.clone(),
+                    ble_id: e.ble_id,
+                })
                 .collect(),
-            ble_ids: self.device.endpoints().iter().map(|e| e.ble_id).collect(),
             service_state: self.device.service_state(),
             station_state: self.device.station_state(),
             provisioned: self.device.is_provisioned(),
@@ -538,7 +540,7 @@ impl Driver {
             "station_state": format!("{:?}", s.station_state),
             "provisioned": s.provisioned,
             "session": self.device.session(),
-            "endpoints": s.endpoints,
+            "endpoints": s.endpoints.iter().map(|e| &e.name).collect::<Vec<_>>(),
             "security": self.config.security.version(),
             "profile": self.config.profile.name(),
             "uptime_ms": self.started.elapsed().as_millis() as u64,

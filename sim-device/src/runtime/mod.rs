@@ -18,4 +18,6 @@ pub mod options;
 pub mod store;
 pub mod world;
 
-pub use driver::{spawn, ControlOp, DeviceHandle, RequestError, RngFactory, SimOptions, Status};
+pub use driver::{
+    spawn, ControlOp, DeviceHandle, EndpointEntry, RequestError, RngFactory, SimOptions, Status,
+};

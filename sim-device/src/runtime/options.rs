@@ -37,6 +37,15 @@ pub struct SimOptions {
     pub virtual_clock: bool,
 }
 
+/// A registered endpoint, as transports address it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointEntry {
+    /// Its name: the HTTP path, the console command, the 0x2901 description (`prov-session`).
+    pub name: String,
+    /// Its BLE id, the characteristic UUID's 16-bit part (spec §4.2.1).
+    pub ble_id: u16,
+}
+
 /// What transports watch: whether to serve, and under which boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -44,10 +53,8 @@ pub struct Status {
     pub boot: u64,
     /// The provisioning service runs: the transport should be up.
     pub serving: bool,
-    /// Registered endpoint names.
-    pub endpoints: Vec<String>,
-    /// The BLE id of each endpoint in `endpoints`, same order (spec §4.2.1).
-    pub ble_ids: Vec<u16>,
+    /// Registered endpoints, in registration order.
+    pub endpoints: Vec<EndpointEntry>,
     /// Manager state.
     pub service_state: ServiceState,
     /// Station state.

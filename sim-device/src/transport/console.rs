@@ -114,15 +114,16 @@ impl Console {
             (s.boot, s.endpoints.clone())
         };
         if command.as_slice() == b"help" {
-            for name in &endpoints {
-                out.extend_from_slice(name.as_bytes());
+            for e in &endpoints {
+                out.extend_from_slice(e.name.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
             return Ok(());
         }
         let Some(endpoint) = endpoints
             .iter()
-            .find(|e| e.as_bytes() == command.as_slice())
+            .find(|e| e.name.as_bytes() == command.as_slice())
+            .map(|e| e.name.as_str())
         else {
             // Not the text: a mistyped line may start with payload hex (with Security 0, plaintext).
             tracing::debug!(len = command.len(), "console: unknown command (see `help`)");

@@ -255,7 +255,7 @@ async fn connection(
             let s = status.borrow();
             s.endpoints
                 .iter()
-                .any(|e| head.path().strip_prefix('/') == Some(e.as_str()))
+                .any(|e| head.path().strip_prefix('/') == Some(e.name.as_str()))
         };
         let refusal = if !registered {
             Some(HttpdError::NotFound)

@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 
 use super::profile::{self, BleStack, WriteCheck};
 use crate::misbehave::Misbehaviour;
-use crate::runtime::{DeviceHandle, RequestError};
+use crate::runtime::{DeviceHandle, EndpointEntry, RequestError};
 use crate::SessionId;
 
 /// How long Bluedroid takes between the ATT error response and tearing the link down. The delay lets the
@@ -79,11 +79,11 @@ impl Gatt {
     pub(super) fn application(
         self: &Arc<Self>,
         service: Uuid,
-        endpoints: &[(String, u16)],
+        endpoints: &[EndpointEntry],
     ) -> Application {
         let characteristics = endpoints
             .iter()
-            .map(|(name, id)| self.characteristic(service, name, *id))
+            .map(|e| self.characteristic(service, &e.name, e.ble_id))
             .collect();
         Application {
             services: vec![Service {

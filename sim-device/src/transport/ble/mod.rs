@@ -313,13 +313,7 @@ impl BleTransport {
             self.adapter.clone(),
             self.opts.limits(),
         ));
-        let endpoints: Vec<(String, u16)> = s
-            .endpoints
-            .iter()
-            .cloned()
-            .zip(s.ble_ids.iter().copied())
-            .collect();
-        let app = gatt.application(self.opts.service_uuid, &endpoints);
+        let app = gatt.application(self.opts.service_uuid, &s.endpoints);
         let registered = self.adapter.serve_gatt_application(app).await;
         let (app, mut adv) = match registered {
             Ok(app) => match self.advertise().await {
