@@ -194,6 +194,12 @@ impl Testbed {
         &self.address
     }
 
+    /// The dbus-daemon's process id: tests stop and continue it (`SIGSTOP`/`SIGCONT`) to play a
+    /// bus that falls behind on a loaded machine.
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.id()
+    }
+
     fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use bluer::{Session, Uuid};
 use bluez_loopback::{Options, Testbed};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use peripheral::Peripheral;
 
@@ -40,6 +42,7 @@ const SCENARIOS: &[(&str, u16)] = &[
     ("adv_size", 517),
     ("notify", 517),
     ("owner_gone", 517),
+    ("busy_bus", 517),
 ];
 
 fn main() {
@@ -105,10 +108,15 @@ fn main() {
 
 fn run_scenario(name: &str, mtu: u16) -> Result<u128> {
     let t = Instant::now();
-    let tb = Testbed::start(Options {
+    let mut opts = Options {
         mtu,
         ..Options::default()
-    })?;
+    };
+    if name == "busy_bus" {
+        // As many adapters as the suite's loopback: large object dumps.
+        opts.adapters = (0..33).map(|i| format!("hci{i}")).collect();
+    }
+    let tb = Testbed::start(opts)?;
     let setup = t.elapsed().as_millis();
     let mut child = Command::new(std::env::current_exe()?)
         .env(ROLE, name)
@@ -117,8 +125,25 @@ fn run_scenario(name: &str, mtu: u16) -> Result<u128> {
         .spawn()
         .context("spawning the scenario child")?;
     let deadline = Instant::now() + Duration::from_secs(60);
+    let stall = name == "busy_bus";
+    let mut round = 0u32;
     loop {
+        if stall {
+            // The bus falls behind now and then, as on a loaded machine: everyone's writes pile up.
+            round += 1;
+            signal_daemon(
+                &tb,
+                if round % 2 == 1 {
+                    Signal::SIGSTOP
+                } else {
+                    Signal::SIGCONT
+                },
+            )?;
+        }
         if let Some(st) = child.try_wait()? {
+            if stall {
+                signal_daemon(&tb, Signal::SIGCONT)?;
+            }
             ensure!(st.success(), "child exited with {st}");
             return Ok(setup);
         }
@@ -127,8 +152,13 @@ fn run_scenario(name: &str, mtu: u16) -> Result<u128> {
             let _ = child.wait();
             bail!("child timed out");
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(if stall { 20 } else { 10 }));
     }
+}
+
+fn signal_daemon(tb: &Testbed, sig: Signal) -> Result<()> {
+    let pid = Pid::from_raw(i32::try_from(tb.daemon_pid())?);
+    kill(pid, sig).with_context(|| format!("sending {sig} to dbus-daemon"))
 }
 
 // -------------------------------------------------------------------- child side
@@ -136,6 +166,7 @@ fn run_scenario(name: &str, mtu: u16) -> Result<u128> {
 async fn child(role: &str) -> Result<()> {
     match role {
         "basic" => scenarios::basic().await,
+        "busy_bus" => scenarios::busy_bus().await,
         "long_read_mtu23" => scenarios::long_read().await,
         "peripheral_disconnect" => scenarios::peripheral_disconnect().await,
         "adv_size" => scenarios::adv_size().await,

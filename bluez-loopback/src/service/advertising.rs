@@ -20,7 +20,7 @@ impl St {
                     return self.reply_err(msg, "org.bluez.Error.AlreadyExists", "Already Exists");
                 }
                 let proxy = self.app_proxy(sender.clone(), advp.clone());
-                let fut = proxy.method_call::<(PropMap,), _, _, _>(PROPS, "GetAll", (ADV,));
+                let fut = proxy.method_call::<(PropMap,), _>(PROPS, "GetAll", (ADV,));
                 let fut = async move { fut.await.map(|(o,)| o) };
                 self.ask_app(msg, fut, |call, res| Ev::AdvProps {
                     call,

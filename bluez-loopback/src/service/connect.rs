@@ -241,7 +241,7 @@ impl St {
         if *n == 0 {
             self.notify_refs.remove(&key);
             let proxy = self.app_proxy(owner.to_owned(), app_path.to_owned());
-            let fut = proxy.method_call::<(), _, _, _>(CHAR, "StopNotify", ());
+            let fut = proxy.method_call::<(), _>(CHAR, "StopNotify", ());
             detach(fut, "app StopNotify failed");
         }
     }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use dbus::arg::PropMap;
 use dbus::channel::Sender;
-use dbus::nonblock::{Proxy, SyncConnection};
+use dbus::nonblock::SyncConnection;
 use dbus::Message;
 
+use super::call::AppProxy;
 use super::helpers::{app_opts, detach, has_any, keep, pass_error, READ_FLAGS, WRITE_FLAGS};
 use super::state::{Kind, St};
-use super::{Ev, APP_TIMEOUT, CHAR, DESC, MAX_ATTR};
+use super::{Ev, CHAR, DESC, MAX_ATTR};
 use crate::values::{get_str, get_u16, v};
 
 /// Reads the (long) value of an app attribute the way a central's ATT Read + Read Blob would.
@@ -26,7 +27,7 @@ pub(super) async fn forward_read(
     start: u16,
 ) {
     let chunk = usize::from(mtu - 1);
-    let proxy = Proxy::new(dest, app_path, APP_TIMEOUT, conn.clone());
+    let proxy = AppProxy::new(conn.clone(), dest, app_path);
     let mut acc = Vec::new();
     let mut offset = start;
     loop {
@@ -185,7 +186,7 @@ impl St {
                     );
                 }
                 let proxy = self.app_proxy(owner, app_path);
-                let fut = proxy.method_call::<(), _, _, _>(
+                let fut = proxy.method_call::<(), _>(
                     app_iface,
                     "WriteValue",
                     (value, app_opts(&device, mtu, offset, typ.as_deref())),
@@ -223,7 +224,7 @@ impl St {
                     return self.reply_ok(msg);
                 }
                 let proxy = self.app_proxy(owner, app_path);
-                let fut = proxy.method_call::<(), _, _, _>(CHAR, "StartNotify", ());
+                let fut = proxy.method_call::<(), _>(CHAR, "StartNotify", ());
                 let mirror = mp.to_owned();
                 self.ask_app(msg, fut, |call, res| Ev::NotifyDone {
                     call,

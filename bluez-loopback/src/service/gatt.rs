@@ -1,13 +1,13 @@
 //! `GattManager1`: registering an application (its objects are fetched with
 //! GetManagedObjects and given ATT handles, CCCs synthesized) and unregistering it.
 
+use super::call::AppProxy;
 use dbus::arg::{PropMap, Variant};
-use dbus::nonblock::Proxy;
 use dbus::{Message, Path};
 
 use super::helpers::{detach, has_any, natural_key, path};
 use super::state::{App, Attr, Kind, St};
-use super::{Ev, ManagedObjects, APP_TIMEOUT, CCC_UUID, CHAR, DESC, OM, PROPS, SERVICE};
+use super::{Ev, ManagedObjects, CCC_UUID, CHAR, DESC, OM, PROPS, SERVICE};
 use crate::values::{get_bool, get_str, get_u16, normalize_uuid, strings_of};
 
 impl St {
@@ -22,8 +22,7 @@ impl St {
                     return self.reply_err(msg, "org.bluez.Error.AlreadyExists", "Already Exists");
                 }
                 let proxy = self.app_proxy(sender.clone(), app.clone());
-                let fut =
-                    proxy.method_call::<(ManagedObjects,), _, _, _>(OM, "GetManagedObjects", ());
+                let fut = proxy.method_call::<(ManagedObjects,), _>(OM, "GetManagedObjects", ());
                 let fut = async move { fut.await.map(|(o,)| o) };
                 self.ask_app(msg, fut, |call, res| Ev::AppObjects {
                     call,
@@ -182,12 +181,9 @@ impl St {
                 .and_then(|o| o.get(*iface))
                 .is_some_and(|p| p.contains_key("Handle"));
             if app_has_handle && *old == 0 {
-                let proxy = Proxy::new(owner.clone(), ap.clone(), APP_TIMEOUT, self.conn.clone());
-                let fut = proxy.method_call::<(), _, _, _>(
-                    PROPS,
-                    "Set",
-                    (*iface, "Handle", Variant(a.handle)),
-                );
+                let proxy = AppProxy::new(self.conn.clone(), owner.clone(), ap.clone());
+                let fut =
+                    proxy.method_call::<(), _>(PROPS, "Set", (*iface, "Handle", Variant(a.handle)));
                 detach(fut, "setting Handle failed");
             }
         }

@@ -8,6 +8,7 @@
 
 mod adapter;
 mod advertising;
+mod call;
 mod connect;
 mod events;
 mod forward;

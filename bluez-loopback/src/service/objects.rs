@@ -4,18 +4,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::Arc;
 
 use dbus::arg::{PropMap, RefArg, Variant};
 use dbus::channel::Sender;
-use dbus::nonblock::{Proxy, SyncConnection};
 use dbus::Message;
 
+use super::call::AppProxy;
 use super::helpers::{err_msg, keep, path, same};
 use super::state::St;
 use super::{
-    Ev, ManagedObjects, ADAPTER, ADV_MANAGER, AGENT_MANAGER, APP_TIMEOUT, CHAR, DESC, DEVICE,
-    GATT_MANAGER, INTROSPECT, OM, PROPS,
+    Ev, ManagedObjects, ADAPTER, ADV_MANAGER, AGENT_MANAGER, CHAR, DESC, DEVICE, GATT_MANAGER,
+    INTROSPECT, OM, PROPS,
 };
 use crate::introspect;
 use crate::values::{clone_props, v, Val};
@@ -94,12 +93,8 @@ impl St {
     }
 
     /// A proxy for calling an application object of the bus client `owner`.
-    pub(super) fn app_proxy(
-        &self,
-        owner: String,
-        obj: String,
-    ) -> Proxy<'static, Arc<SyncConnection>> {
-        Proxy::new(owner, obj, APP_TIMEOUT, self.conn.clone())
+    pub(super) fn app_proxy(&self, owner: String, obj: String) -> AppProxy {
+        AppProxy::new(self.conn.clone(), owner, obj)
     }
 
     /// Awaits an application call in a task and posts its result back to the actor as the
