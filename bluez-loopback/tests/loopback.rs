@@ -34,15 +34,40 @@ pub(crate) const C_NOTIFY: Uuid = Uuid::from_u128(0x021aff54_0382_4aea_bff4_6b3f
 pub(crate) const C_DENY: Uuid = Uuid::from_u128(0x021aff55_0382_4aea_bff4_6b3f1c5adfb4);
 pub(crate) const CUD: Uuid = Uuid::from_u128(0x00002901_0000_1000_8000_00805f9b34fb);
 
-/// (name, mtu)
-const SCENARIOS: &[(&str, u16)] = &[
-    ("basic", 517),
-    ("long_read_mtu23", 23),
-    ("peripheral_disconnect", 517),
-    ("adv_size", 517),
-    ("notify", 517),
-    ("owner_gone", 517),
-    ("busy_bus", 517),
+/// How a scenario's testbed is set up.
+struct Setup {
+    name: &'static str,
+    mtu: u16,
+    /// Adapters (`hci0` …); the default testbed has two.
+    adapters: usize,
+    /// Stop and continue the dbus-daemon every 20 ms while the scenario runs (a bus that falls
+    /// behind, as on a loaded machine).
+    stall: bool,
+}
+
+const fn plain(name: &'static str, mtu: u16) -> Setup {
+    Setup {
+        name,
+        mtu,
+        adapters: 2,
+        stall: false,
+    }
+}
+
+const SCENARIOS: &[Setup] = &[
+    plain("basic", 517),
+    plain("long_read_mtu23", 23),
+    plain("peripheral_disconnect", 517),
+    plain("adv_size", 517),
+    plain("notify", 517),
+    plain("owner_gone", 517),
+    // As many adapters as the suite's loopback: large object dumps.
+    Setup {
+        name: "busy_bus",
+        mtu: 517,
+        adapters: 33,
+        stall: true,
+    },
 ];
 
 fn main() {
@@ -68,22 +93,24 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
-        for (n, _) in SCENARIOS {
-            println!("{n}: test");
+        for sc in SCENARIOS {
+            println!("{}: test", sc.name);
         }
         return;
     }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let selected: Vec<&(&str, u16)> = SCENARIOS
+    let selected: Vec<&Setup> = SCENARIOS
         .iter()
-        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
+        .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
         .collect();
-    println!("\nrunning {} loopback scenarios", selected.len());
+    let n = selected.len();
+    println!("\nrunning {n} loopback scenarios");
     let mut failed = Vec::new();
     let t0 = Instant::now();
-    for (name, mtu) in selected {
+    for sc in selected {
+        let (name, mtu) = (sc.name, sc.mtu);
         let t = Instant::now();
-        let res = run_scenario(name, *mtu);
+        let res = run_scenario(sc);
         let ms = t.elapsed().as_millis();
         match res {
             Ok(setup_ms) => {
@@ -91,12 +118,15 @@ fn main() {
             }
             Err(e) => {
                 println!("test {name} (mtu {mtu}) ... FAILED ({ms} ms): {e:#}");
-                failed.push(*name);
+                failed.push(name);
             }
         }
     }
+    // libtest's summary line, which `cargo xtask test` adds up.
     println!(
-        "\nloopback: {} failed; finished in {:.2} s",
+        "\ntest result: {}. {} passed; {} failed; finished in {:.2}s\n",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        n - failed.len(),
         failed.len(),
         t0.elapsed().as_secs_f64()
     );
@@ -106,26 +136,23 @@ fn main() {
     }
 }
 
-fn run_scenario(name: &str, mtu: u16) -> Result<u128> {
+fn run_scenario(sc: &Setup) -> Result<u128> {
     let t = Instant::now();
-    let mut opts = Options {
-        mtu,
+    let opts = Options {
+        mtu: sc.mtu,
+        adapters: (0..sc.adapters).map(|i| format!("hci{i}")).collect(),
         ..Options::default()
     };
-    if name == "busy_bus" {
-        // As many adapters as the suite's loopback: large object dumps.
-        opts.adapters = (0..33).map(|i| format!("hci{i}")).collect();
-    }
     let tb = Testbed::start(opts)?;
     let setup = t.elapsed().as_millis();
     let mut child = Command::new(std::env::current_exe()?)
-        .env(ROLE, name)
+        .env(ROLE, sc.name)
         .env("DBUS_SYSTEM_BUS_ADDRESS", tb.bus_address())
         .stdin(Stdio::null())
         .spawn()
         .context("spawning the scenario child")?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    let stall = name == "busy_bus";
+    let stall = sc.stall;
     let mut round = 0u32;
     loop {
         if stall {

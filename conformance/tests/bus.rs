@@ -77,48 +77,44 @@ fn parent() -> Result<(), String> {
     }
 }
 
+/// Failed calls: how many, and the first one's error.
+#[derive(Default)]
+struct Failures {
+    count: AtomicU32,
+    first: std::sync::Mutex<Option<String>>,
+}
+
+impl Failures {
+    fn record(&self, e: impl ToString) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert_with(|| e.to_string());
+    }
+}
+
 fn child() -> ExitCode {
     let ok = AtomicU32::new(0);
-    let failed = AtomicU32::new(0);
-    let first_error = std::sync::Mutex::new(None::<String>);
+    let failures = Failures::default();
     std::thread::scope(|s| {
         for _ in 0..BUSES {
             s.spawn(|| {
                 let bus = match Bus::open() {
                     Ok(b) => b,
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        first_error
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert(e);
-                        return;
-                    }
+                    Err(e) => return failures.record(e),
                 };
                 bus.block_on(async {
                     let adapter = match bus.session().default_adapter().await {
                         Ok(a) => a,
-                        Err(e) => {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            first_error
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(e.to_string());
-                            return;
-                        }
+                        Err(e) => return failures.record(e),
                     };
                     let flights = (0..IN_FLIGHT).map(|_| async {
                         for _ in 0..CALLS {
                             match adapter.address().await {
-                                Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
-                                Err(e) => {
-                                    first_error
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .get_or_insert(e.to_string());
-                                    failed.fetch_add(1, Ordering::Relaxed)
+                                Ok(_) => {
+                                    ok.fetch_add(1, Ordering::Relaxed);
                                 }
-                            };
+                                Err(e) => failures.record(e),
+                            }
                         }
                     });
                     futures::future::join_all(flights).await;
@@ -126,11 +122,14 @@ fn child() -> ExitCode {
             });
         }
     });
-    let (ok, failed) = (ok.into_inner(), failed.into_inner());
+    let (ok, failed) = (ok.into_inner(), failures.count.into_inner());
     if failed == 0 && ok as usize == BUSES * IN_FLIGHT * CALLS {
         ExitCode::SUCCESS
     } else {
-        let first = first_error.into_inner().unwrap_or_else(|e| e.into_inner());
+        let first = failures
+            .first
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         eprintln!("{ok} calls answered, {failed} failed; first error: {first:?}");
         ExitCode::FAILURE
     }
