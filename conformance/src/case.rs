@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use proto::wifi_prov::{RespGetStatus, WiFiConfigMsgType, WiFiConfigPayload, WifiStationState};
 
-use crate::client::rng::SeededRng;
-use crate::client::{messages, Cipher, ClientError, Handshake};
 use crate::description::Description;
 use crate::link::{LinkError, Recorder, Transport};
 use crate::model::Answer;
-use crate::profile::Profile;
+use prov_client::rng::SeededRng;
+use prov_client::Profile;
+use prov_client::{messages, Cipher, ClientError, Handshake};
 
 /// Why a case body stopped early.
 #[derive(Debug)]
@@ -282,7 +282,7 @@ impl<'a> Ctx<'a> {
                     Some(s) => Some(s.to_vec()),
                     None => d.pop.as_ref().map(|p| p.as_bytes().to_vec()),
                 };
-                Handshake::Sec1(Box::new(crate::client::Sec1Client::from_rng(
+                Handshake::Sec1(Box::new(prov_client::Sec1Client::from_rng(
                     pop,
                     &mut self.rng,
                 )))
@@ -293,7 +293,7 @@ impl<'a> Ctx<'a> {
                     Some(s) => s.to_vec(),
                     None => d.password.clone().unwrap_or_default().into_bytes(),
                 };
-                Handshake::Sec2(Box::new(crate::client::Sec2Client::from_rng(
+                Handshake::Sec2(Box::new(prov_client::Sec2Client::from_rng(
                     user.into_bytes(),
                     pass,
                     &mut self.rng,

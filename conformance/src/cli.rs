@@ -13,7 +13,7 @@ use crate::description::{BleStack, Description};
 use crate::dut::DutSpec;
 use crate::link::Transport;
 use crate::matrix::{BleRequest, Request};
-use crate::profile::Profile;
+use prov_client::Profile;
 
 /// Judge a device that speaks Espressif unified provisioning against ESP-IDF's behaviour.
 #[derive(Parser, Debug)]

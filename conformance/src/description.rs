@@ -40,8 +40,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use sim_device::config::example;
+
 use crate::dut::line::LineOptions;
-use crate::profile::Profile;
+use prov_client::Profile;
 
 /// A network the device can join.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -102,44 +104,7 @@ impl Default for Console {
     }
 }
 
-/// The BLE host stack a device runs; it decides how a failed request looks (spec §4.2.3, §4.4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BleStack {
-    /// ESP-IDF `protocomm_ble`: ATT error `0x85`, then the device drops the link.
-    #[default]
-    Bluedroid,
-    /// ESP-IDF `protocomm_nimble`: ATT error `0x04`, the link stays up.
-    Nimble,
-}
-
-impl BleStack {
-    /// Name on command lines and in device files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Bluedroid => "bluedroid",
-            Self::Nimble => "nimble",
-        }
-    }
-
-    /// Whether a failed request ends the connection (and with it the security session).
-    pub fn disconnects_on_error(self) -> bool {
-        self == Self::Bluedroid
-    }
-}
-
-impl std::str::FromStr for BleStack {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "bluedroid" => Ok(Self::Bluedroid),
-            "nimble" => Ok(Self::Nimble),
-            other => Err(format!(
-                "unknown BLE stack {other:?}; expected bluedroid or nimble"
-            )),
-        }
-    }
-}
+pub use sim_device::transport::ble::BleStack;
 
 /// `[ble]`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -244,11 +209,11 @@ impl Description {
     pub fn simulator(security: u8) -> Self {
         Self {
             security,
-            pop: (security == 1).then(|| "abcd1234".into()),
-            username: (security == 2).then(|| "wifiprov".into()),
-            password: (security == 2).then(|| "abcd1234".into()),
+            pop: (security == 1).then(|| example::POP.into()),
+            username: (security == 2).then(|| example::SEC2_USERNAME.into()),
+            password: (security == 2).then(|| example::SEC2_PASSWORD.into()),
             profile: None,
-            custom_endpoints: vec!["custom-data".into()],
+            custom_endpoints: vec![example::CUSTOM_ENDPOINT.into()],
             wrong_password: default_wrong_password(),
             unknown_ssid: default_unknown_ssid(),
             wifi_conn_attempts: 0,

@@ -24,7 +24,6 @@ use vectors::schema::{Expected, RequestStep, Step};
 use vectors::Scenario;
 
 use crate::case::short_hex;
-use crate::client::{Cipher, Handshake, Sec1Client, Sec2Client};
 use crate::description::Description;
 use crate::dut::sim::{SimDut, SimSetup};
 use crate::dut::Dut;
@@ -32,6 +31,7 @@ use crate::link::{LinkError, Recorder, Transport};
 use crate::matrix::Request;
 use crate::model::{Answer, CaseResult, Verdict};
 use crate::runner::{Filter, Progress};
+use prov_client::{Cipher, Handshake, Sec1Client, Sec2Client};
 
 /// Longest console request line (`LINE_BUF_SIZE` 256 including the CR).
 const CONSOLE_LINE_MAX: usize = 255;
@@ -416,7 +416,7 @@ fn session_kind(bytes: &[u8]) -> Kind {
 }
 
 impl Live {
-    fn new(g: &Golden, profile: crate::profile::Profile) -> Result<Self, String> {
+    fn new(g: &Golden, profile: prov_client::Profile) -> Result<Self, String> {
         let inputs = &g.raw["inputs"];
         let secret = inputs["client_secrets"]
             .as_array()
@@ -439,7 +439,7 @@ impl Live {
             candidates,
             recorded_r0: None,
             username: Vec::new(),
-            keeps_counter: profile == crate::profile::Profile::EspIdf55,
+            keeps_counter: profile == prov_client::Profile::EspIdf55,
         })
     }
 
@@ -465,7 +465,7 @@ impl Live {
                 _ => {
                     let pass = cand.clone().unwrap_or_default();
                     let make = |secret: &[u8]| {
-                        let mut draw = crate::client::FixedRng::new(secret.to_vec());
+                        let mut draw = prov_client::FixedRng::new(secret.to_vec());
                         Sec2Client::from_rng(self.username.clone(), pass.clone(), &mut draw)
                     };
                     let mut probe = make(&self.secret);

@@ -2,7 +2,6 @@
 //! simulator, another implementation, or an ESP32 board) against ESP-IDF's behaviour.
 //!
 //! Read in this order:
-//! - [`client`]: the client side of the protocol (Security 0/1/2 with injectable randomness), sans-IO;
 //! - [`link`]: one transport session to a device (`request(endpoint, bytes)` → answer or no response);
 //! - [`dut`]: devices under test (embedded simulator, `http://`, `console:`, `serial:`) and
 //!   [`description`], the device file;
@@ -13,14 +12,12 @@
 pub mod case;
 pub mod cases;
 pub mod cli;
-pub mod client;
 pub mod description;
 pub mod dut;
 pub mod golden;
 pub mod link;
 pub mod matrix;
 pub mod model;
-pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod selfcheck;

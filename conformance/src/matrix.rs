@@ -18,8 +18,8 @@ use crate::dut::sim::{SimDut, SimSetup};
 use crate::dut::{Dut, DutSpec};
 use crate::link::{Link, LinkError, Transport};
 use crate::model::{ColumnReport, RunReport};
-use crate::profile::Profile;
 use crate::runner::{self, Filter, Plan, Progress};
+use prov_client::Profile;
 
 /// What the user asked for.
 #[derive(Clone, Debug)]
@@ -70,12 +70,13 @@ pub fn columns(req: &Request, rt: &Arc<Runtime>) -> Result<Vec<Column>, String> 
     let mut out = Vec::new();
     match &req.dut {
         DutSpec::Sim => {
-            let sim_profile = req.profile.sim_profile().ok_or_else(|| {
-                format!(
+            if !req.profile.simulated() {
+                return Err(format!(
                     "the simulator has no {} profile; pick esp-idf-5.5 or network-prov-1.2",
                     req.profile
-                )
-            })?;
+                ));
+            }
+            let sim_profile = req.profile;
             for &t in &req.transports {
                 if t == Transport::Serial {
                     return Err(

@@ -11,7 +11,7 @@ use crate::description::Description;
 use crate::dut::Dut;
 use crate::link::Recorder;
 use crate::model::{CaseResult, Column, ColumnReport, Verdict};
-use crate::profile::Profile;
+use prov_client::Profile;
 
 /// One column to run: a device, its description, the scheme and the profile.
 pub struct Plan<'a> {

@@ -12,7 +12,7 @@ use conformance::description::Description;
 use conformance::dut::DutSpec;
 use conformance::matrix::Request;
 use conformance::model::{RunReport, Verdict};
-use conformance::profile::Profile;
+use prov_client::Profile;
 
 fn sim_device() -> PathBuf {
     // `cargo test --workspace` builds every binary of the workspace before running tests.

@@ -7,7 +7,7 @@ use conformance::cli::RunArgs;
 use conformance::dut::DutSpec;
 use conformance::matrix::Request;
 use conformance::model::Verdict;
-use conformance::profile::Profile;
+use prov_client::Profile;
 use sim_device::misbehave::Misbehaviour;
 
 fn runtime() -> Arc<tokio::runtime::Runtime> {

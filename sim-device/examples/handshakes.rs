@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use sim_device::security::srp;
+use prov_client::srp;
 use sim_device::{Device, DeviceConfig, Sec2Patch, Secret, Security, SeededRng};
 
 fn device(security: Security) -> Device {
@@ -60,11 +60,11 @@ fn main() {
     });
     measure("sec1", budget, |i| {
         d1.open_session(i);
-        common::sec1_handshake(&mut d1, i, b"abcd1234", now).expect("sec1 handshake");
+        common::handshake(&mut d1, i, common::sec1(b"abcd1234"), now).expect("sec1 handshake");
     });
 
     let salt = b"0123456789abcdef".to_vec();
-    let verifier = Secret(srp::verifier(&salt, b"wifiprov", b"abcd1234"));
+    let verifier = Secret(srp::verifier(b"wifiprov", b"abcd1234", &salt));
     let mut d2 = device(Security::Sec2 {
         salt,
         verifier,
@@ -72,6 +72,7 @@ fn main() {
     });
     measure("sec2", budget, |i| {
         d2.open_session(i);
-        common::sec2_handshake(&mut d2, i, b"wifiprov", b"abcd1234", now).expect("sec2 handshake");
+        common::handshake(&mut d2, i, common::sec2(b"wifiprov", b"abcd1234"), now)
+            .expect("sec2 handshake");
     });
 }

@@ -8,47 +8,9 @@ use std::time::Duration;
 use crate::misbehave::Misbehaviours;
 use crate::wifi::WifiWorld;
 
-/// Which firmware family the device reproduces (spec §8.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Profile {
-    /// ESP-IDF ≤ v5.5 `wifi_provisioning` (the golden vectors: v5.5.5, Mbed TLS CTR). `prov.ver = "v1.1"`.
-    #[default]
-    EspIdf55,
-    /// idf-extra-components `network_provisioning` 1.2.x (Wi-Fi build) on a PSA-crypto ESP-IDF.
-    /// `prov.ver = "netprov-v1.2"`, extra `wifi_prov` capability, CtrlReset allowed in STARTED, attempt
-    /// counter reset on apply/reset, Security 1 Command1 retries rebuild the CTR stream.
-    NetworkProv12,
-}
-
-impl Profile {
-    /// The `prov.ver` string of the `proto-ver` JSON.
-    pub fn version_string(self) -> &'static str {
-        match self {
-            Self::EspIdf55 => "v1.1",
-            Self::NetworkProv12 => "netprov-v1.2",
-        }
-    }
-
-    /// Whether a failed Security 1 Command1 leaves the AES-CTR counter advanced (Mbed TLS in-place counter,
-    /// ESP-IDF ≤ v5.5) instead of rebuilding the stream from `device_random` (PSA crypto, spec §3.3).
-    pub fn sec1_retry_keeps_counter(self) -> bool {
-        matches!(self, Self::EspIdf55)
-    }
-
-    /// Name used on command lines and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::EspIdf55 => "esp-idf-5.5",
-            Self::NetworkProv12 => "network-prov-1.2",
-        }
-    }
-}
-
-impl fmt::Display for Profile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// Which firmware family the device reproduces (spec §8.2); the simulator models
+/// [`Profile::SIMULATED`].
+pub use prov_client::Profile;
 
 /// Security 2 IV rule (spec §3.4.4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -92,7 +54,41 @@ pub enum Security {
     },
 }
 
+/// The credentials of ESP-IDF's `wifi_prov_mgr` example, which the simulator uses unless told otherwise
+/// (and the golden vectors' custom endpoint).
+pub mod example {
+    /// Security 1 proof of possession.
+    pub const POP: &str = "abcd1234";
+    /// Security 2 username.
+    pub const SEC2_USERNAME: &str = "wifiprov";
+    /// Security 2 password.
+    pub const SEC2_PASSWORD: &str = "abcd1234";
+    /// The echo endpoint esp_prov's `--custom_data` talks to.
+    pub const CUSTOM_ENDPOINT: &str = "custom-data";
+}
+
 impl Security {
+    /// Scheme `sec` (0, 1 or 2) with the example's credentials; Security 2 derives the verifier for
+    /// `salt`. `None` for an unknown scheme.
+    pub fn example(sec: u8, salt: &[u8]) -> Option<Self> {
+        Some(match sec {
+            0 => Self::Sec0,
+            1 => Self::Sec1 {
+                pop: Some(Secret(example::POP.as_bytes().to_vec())),
+            },
+            2 => Self::Sec2 {
+                salt: salt.to_vec(),
+                verifier: Secret(prov_client::srp::verifier(
+                    example::SEC2_USERNAME.as_bytes(),
+                    example::SEC2_PASSWORD.as_bytes(),
+                    salt,
+                )),
+                patch: Sec2Patch::V1,
+            },
+            _ => return None,
+        })
+    }
+
     /// The scheme number (`sec_ver`).
     pub fn version(&self) -> u32 {
         match self {

@@ -7,8 +7,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-
 /// What a random draw is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Draw {
@@ -32,39 +30,14 @@ pub trait DeviceRng: Send {
     fn fill(&mut self, draw: Draw, out: &mut [u8]);
 }
 
-/// A reproducible stream: `SHA-256(seed ‖ be64(0)) ‖ SHA-256(seed ‖ be64(1)) ‖ …`, the construction the golden
-/// vectors use for `esp_fill_random()`. Not secret: for tests and deterministic simulator runs only.
-#[derive(Clone, Debug)]
-pub struct SeededRng {
-    seed: Vec<u8>,
-    block: u64,
-    buf: Vec<u8>,
-}
-
-impl SeededRng {
-    /// A stream seeded with `seed`.
-    pub fn new(seed: &[u8]) -> Self {
-        Self {
-            seed: seed.to_vec(),
-            block: 0,
-            buf: Vec::new(),
-        }
-    }
-}
+/// The golden vectors' seeded stream (`SHA-256(seed ‖ be64(0)) ‖ SHA-256(seed ‖ be64(1)) ‖ …`, the
+/// construction they use for `esp_fill_random()`) as device randomness, whatever the purpose of the draw.
+/// Not secret: for tests and reproducible simulator runs only. One definition, shared with the client.
+pub use prov_client::SeededRng;
 
 impl DeviceRng for SeededRng {
     fn fill(&mut self, _draw: Draw, out: &mut [u8]) {
-        for byte in out.iter_mut() {
-            if self.buf.is_empty() {
-                let mut h = Sha256::new();
-                h.update(&self.seed);
-                h.update(self.block.to_be_bytes());
-                self.block += 1;
-                self.buf = h.finalize().iter().rev().copied().collect();
-            }
-            // The buffer holds the block reversed, so `pop` yields it front to back.
-            *byte = self.buf.pop().unwrap_or_default();
-        }
+        prov_client::ClientRng::fill(self, out);
     }
 }
 
@@ -136,6 +109,7 @@ impl DeviceRng for RecordedRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn seeded_stream_matches_the_vector_construction() {

@@ -13,7 +13,7 @@ use prost::Message;
 use proto::protocomm::{sec1_payload, sec2_payload, S2SessionCmd0, Sec1Payload, Sec2Payload};
 use proto::protocomm::{session_data, Sec1MsgType, Sec2MsgType, SessionData};
 use proto::wifi_prov::{wi_fi_scan_payload, CmdScanResult, WiFiScanPayload};
-use sim_device::security::srp;
+use prov_client::srp;
 use sim_device::{
     Ap, Device, DeviceConfig, DeviceEvent, Misbehaviour, Reject, Sec2Patch, Secret, Security,
     SecurityEvent, SeededRng, WifiWorld,
@@ -53,7 +53,7 @@ fn sec1_cfg() -> DeviceConfig {
 
 fn sec2_cfg() -> DeviceConfig {
     let salt = b"0123456789abcdef".to_vec();
-    let verifier = Secret(srp::verifier(&salt, b"wifiprov", b"abcd1234"));
+    let verifier = Secret(srp::verifier(b"wifiprov", b"abcd1234", &salt));
     DeviceConfig {
         security: Security::Sec2 {
             salt,
@@ -152,17 +152,20 @@ fn protocomm_level_defects() {
     // Wrong PoP: Response1 comes back (the client then fails to check it) and the session is set up.
     for m in [None, Some(M::AcceptWrongPop)] {
         let (mut d, now) = device(&sec1_cfg(), m);
-        let err = common::sec1_handshake(&mut d, 1, b"wrong", now).err();
+        let err = common::handshake(&mut d, 1, common::sec1(b"wrong"), now).err();
         let setup = std::iter::from_fn(|| d.poll_event())
             .any(|e| e == DeviceEvent::Security(SecurityEvent::SetupOk));
         assert_eq!(setup, m.is_some());
         assert_eq!(
-            err.as_deref() == Some("device verify mismatch"),
+            err.as_deref()
+                == Some(
+                    "client: Security 1: device verify data does not match the client public key"
+                ),
             m.is_some()
         );
         // A replayed Command1 after the session is up.
         let (mut d, now) = device(&sec1_cfg(), m.map(|_| M::Cmd1ReplayAccepted));
-        common::sec1_handshake(&mut d, 1, b"abcd1234", now).unwrap();
+        common::handshake(&mut d, 1, common::sec1(b"abcd1234"), now).unwrap();
         let replay = call(&mut d, "prov-session", 1, &cmd1, now);
         assert_eq!(replay.is_ok(), m.is_some(), "{replay:?}");
     }
@@ -262,12 +265,7 @@ fn all_on(security: &DeviceConfig) -> (Device, Instant) {
 
 #[test]
 fn every_defect_at_once_survives_degenerate_srp_keys() {
-    for a in [
-        vec![],
-        vec![0],
-        vec![0; srp::N_LEN],
-        srp::pad(&srp::group().n),
-    ] {
+    for a in [vec![], vec![0], vec![0; srp::N_LEN], srp::N().to_vec()] {
         let (mut d, now) = all_on(&sec2_cfg());
         let cmd0 = SessionData {
             sec_ver: 2,

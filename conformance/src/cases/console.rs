@@ -4,9 +4,9 @@ use crate::case::Group::Console as G;
 use std::time::Duration;
 
 use crate::case::{only_sec, Case, Ctx, Env, Step, Stop};
-use crate::client::Sec2Client;
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::Profile;
+use prov_client::Sec2Client;
 
 /// The console cases.
 pub fn cases() -> Vec<Case> {

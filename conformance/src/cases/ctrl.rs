@@ -11,9 +11,9 @@ use crate::cases::config::{
     apply_ok, call_maybe, esp_family, expect_connected, expect_connecting, fail_auth, set_ok, show,
     status_raw,
 };
-use crate::client::messages;
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 /// The ctrl cases.
 pub fn cases() -> Vec<Case> {

@@ -4,12 +4,12 @@
 use crate::case::Group::Custom as G;
 use crate::case::{secure, session_possible, short_hex, Case, Ctx, Env, Step, Stop};
 use crate::cases::config::{call_maybe, status_raw};
-use crate::client::Cipher;
 use crate::dut::http::RawResponse;
 use crate::ensure;
 use crate::link::Transport;
 use crate::model::Answer;
-use crate::profile::Profile;
+use prov_client::Cipher;
+use prov_client::Profile;
 
 /// An endpoint name no device registers.
 const NO_SUCH_ENDPOINT: &str = "provlab-no-such-endpoint";

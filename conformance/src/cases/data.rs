@@ -10,9 +10,9 @@ use crate::cases::session::{
     can_session, command1, establish, finish_with, in_session, pending, raw, refuse, refuse_with,
     secure_session, status_ok,
 };
-use crate::client::{messages, Cipher, Ctr, Gcm};
 use crate::ensure;
 use crate::model::Answer;
+use prov_client::{messages, Cipher, Ctr, Gcm};
 
 /// The data cases.
 pub fn cases() -> Vec<Case> {

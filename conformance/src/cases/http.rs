@@ -3,12 +3,12 @@
 
 use crate::case::Group::Http as G;
 use crate::case::{secure, session_possible, Case, Ctx, Env, Step, Stop};
-use crate::client::messages;
 use crate::dut::http::{HttpLink, RawResponse};
 use crate::ensure;
 use crate::link::Transport;
 use crate::model::Answer;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 /// The HTTP cases.
 pub fn cases() -> Vec<Case> {

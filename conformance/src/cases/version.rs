@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::case::{always, secure, session_possible, Case, Ctx, Env, Step, Stop};
 use crate::ensure;
 use crate::link::Transport;
-use crate::profile::Profile;
+use prov_client::Profile;
 
 /// The version cases.
 pub fn cases() -> Vec<Case> {

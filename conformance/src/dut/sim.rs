@@ -10,6 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sim_device::config::example;
 use sim_device::misbehave::Misbehaviour;
 use sim_device::runtime::world::{World, WorldFile, DEFAULT_WORLD};
 use sim_device::runtime::{self, DeviceHandle, SimOptions};
@@ -49,10 +50,12 @@ impl SimSetup {
             profile,
             ..DeviceConfig::default()
         };
-        config.security = crate::dut::sim::security(sec)?;
+        // A fixed salt keeps runs reproducible (the binary draws one).
+        config.security = sim_device::Security::example(sec, &[0x5a; 16])
+            .ok_or_else(|| format!("security {sec}: expected 0, 1 or 2"))?;
         config.misbehave = misbehave.clone();
         // As the `sim-device` binary: one echo endpoint, the golden vectors' `custom-data`.
-        config.custom_endpoints = vec![sim_device::CustomEndpoint::echo("custom-data")];
+        config.custom_endpoints = vec![sim_device::CustomEndpoint::echo(example::CUSTOM_ENDPOINT)];
         let world = WorldFile::from_toml(DEFAULT_WORLD)?.to_world()?;
         Ok(Self {
             config,
@@ -61,27 +64,6 @@ impl SimSetup {
             virtual_clock: false,
         })
     }
-}
-
-/// The simulator's default security settings for scheme `sec` (PoP `abcd1234`; `wifiprov`/`abcd1234`).
-pub fn security(sec: u8) -> Result<sim_device::Security, String> {
-    use sim_device::{Sec2Patch, Secret, Security};
-    Ok(match sec {
-        0 => Security::Sec0,
-        1 => Security::Sec1 {
-            pop: Some(Secret(b"abcd1234".to_vec())),
-        },
-        2 => {
-            let salt = [0x5a; 16];
-            let verifier = crate::client::srp::verifier(b"wifiprov", b"abcd1234", &salt);
-            Security::Sec2 {
-                salt: salt.to_vec(),
-                verifier: Secret(verifier),
-                patch: Sec2Patch::V1,
-            }
-        }
-        n => return Err(format!("security {n}: expected 0, 1 or 2")),
-    })
 }
 
 /// The embedded simulator as a device under test.
@@ -306,10 +288,7 @@ impl SimDut {
         // BlueZ negotiates the ATT MTU, the device does not see it: let the link's MTU decide
         // (a smaller device MTU would cut reads short of what the client expects).
         opts.mtu = Some(517);
-        opts.stack = match ble.stack {
-            crate::description::BleStack::Bluedroid => dev::BleStack::Bluedroid,
-            crate::description::BleStack::Nimble => dev::BleStack::Nimble,
-        };
+        opts.stack = ble.stack;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let thread = {

@@ -11,18 +11,19 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use rand_core::RngCore;
 
+use prov_client::srp;
+use sim_device::config::example;
 use sim_device::runtime::banner::{self, EspProvArgs, QrInfo};
 use sim_device::runtime::store::CredentialStore;
 use sim_device::runtime::world::{parse_mac, WorldFile, DEFAULT_WORLD};
 use sim_device::runtime::{self, SimOptions};
-use sim_device::security::srp;
 use sim_device::transport;
 use sim_device::{
     Credentials, CustomEndpoint, DeviceConfig, Misbehaviour, Profile, Sec2Patch, Secret, Security,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Transport {
+enum TransportArg {
     /// HTTP on `--listen`, as the SoftAP scheme (phones and esp_prov use 192.168.4.1:80).
     Softap,
     /// `<endpoint> <session> <hex>` lines on stdin/stdout (or a pty with --console-pty).
@@ -31,14 +32,17 @@ enum Transport {
     Ble,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ProfileArg {
-    /// ESP-IDF v5.5 wifi_provisioning (the golden vectors).
-    #[value(name = "esp-idf-5.5")]
-    EspIdf55,
-    /// idf-extra-components network_provisioning 1.2.
-    #[value(name = "network-prov-1.2")]
-    NetworkProv12,
+/// `--profile`: a family the simulator reproduces.
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    let p: Profile = s.parse()?;
+    if !p.simulated() {
+        let names: Vec<_> = Profile::SIMULATED.iter().map(|p| p.name()).collect();
+        return Err(format!(
+            "the simulator does not model {p} yet; it reproduces {}",
+            names.join(" and ")
+        ));
+    }
+    Ok(p)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -53,21 +57,21 @@ enum LogFormat {
 struct Args {
     /// How clients reach the device.
     #[arg(long, value_enum, default_value = "softap")]
-    transport: Transport,
+    transport: TransportArg,
     /// Protocomm security scheme: 0 none, 1 X25519 + PoP + AES-CTR, 2 SRP-6a + AES-GCM.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=2))]
     security: u32,
     /// Security 1 proof of possession.
-    #[arg(long, default_value = "abcd1234", conflicts_with = "no_pop")]
+    #[arg(long, default_value = example::POP, conflicts_with = "no_pop")]
     pop: String,
     /// Security 1 without a proof of possession (the `no_pop` capability).
     #[arg(long)]
     no_pop: bool,
     /// Security 2 username (salt and verifier are derived).
-    #[arg(long, default_value = "wifiprov")]
+    #[arg(long, default_value = example::SEC2_USERNAME)]
     sec2_username: String,
     /// Security 2 password (salt and verifier are derived; the device keeps only those).
-    #[arg(long, default_value = "abcd1234")]
+    #[arg(long, default_value = example::SEC2_PASSWORD)]
     sec2_password: String,
     /// Security 2 salt in hex, instead of deriving it (needs --sec2-verifier).
     #[arg(long, requires = "sec2_verifier")]
@@ -78,9 +82,10 @@ struct Args {
     /// Security 2 IV rule: 1 = random prefix + counter (current), 0 = legacy fixed IV.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1))]
     sec_patch_ver: u32,
-    /// Firmware family to reproduce.
-    #[arg(long, value_enum, default_value = "esp-idf-5.5")]
-    profile: ProfileArg,
+    /// Firmware family to reproduce: esp-idf-5.5 (ESP-IDF v5.5 wifi_provisioning, the golden vectors)
+    /// or network-prov-1.2 (idf-extra-components network_provisioning 1.2).
+    #[arg(long, default_value = "esp-idf-5.5", value_parser = parse_profile)]
+    profile: Profile,
     /// Station MAC address (the service name is derived from its last 3 bytes).
     #[arg(long, default_value = "24:0a:c4:a1:b2:c3")]
     mac: String,
@@ -119,7 +124,7 @@ struct Args {
     /// Name of the echo custom endpoint (esp_prov --custom_data uses `custom-data`).
     #[arg(
         long,
-        default_value = "custom-data",
+        default_value = example::CUSTOM_ENDPOINT,
         conflicts_with = "no_custom_endpoint"
     )]
     custom_endpoint: String,
@@ -174,7 +179,7 @@ fn main() -> ExitCode {
     init_logging(args.log_format);
     // Over BLE everything runs on one thread: dbus-tokio 0.7 fails a D-Bus call ("Failed to send
     // message", although it goes out) when two threads queue messages before its I/O task has run.
-    let mut builder = if matches!(args.transport, Transport::Ble) {
+    let mut builder = if matches!(args.transport, TransportArg::Ble) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -230,9 +235,9 @@ fn security(args: &Args) -> Result<Security> {
                         rand_core::OsRng.fill_bytes(&mut salt);
                     }
                     let v = srp::verifier(
-                        &salt,
                         args.sec2_username.as_bytes(),
                         args.sec2_password.as_bytes(),
+                        &salt,
                     );
                     (salt.to_vec(), v)
                 }
@@ -286,10 +291,7 @@ async fn run(args: Args) -> Result<()> {
     };
     let device = DeviceConfig {
         security: security(&args)?,
-        profile: match args.profile {
-            ProfileArg::EspIdf55 => Profile::EspIdf55,
-            ProfileArg::NetworkProv12 => Profile::NetworkProv12,
-        },
+        profile: args.profile,
         auto_stop: !args.no_auto_stop,
         wifi_conn_attempts: args.wifi_conn_attempts,
         custom_endpoints: if args.no_custom_endpoint {
@@ -340,7 +342,7 @@ async fn run(args: Args) -> Result<()> {
 
     let mut out = String::new();
     match args.transport {
-        Transport::Softap => {
+        TransportArg::Softap => {
             let server = transport::http::HttpServer::bind(args.listen)
                 .await
                 .with_context(|| {
@@ -357,8 +359,8 @@ async fn run(args: Args) -> Result<()> {
             tokio::spawn(async move { server.run(h).await });
             wait_for_exit().await;
         }
-        Transport::Ble => run_ble(&args, &name, control, handle, out).await?,
-        Transport::Console => {
+        TransportArg::Ble => run_ble(&args, &name, control, handle, out).await?,
+        TransportArg::Console => {
             describe(&args, &name, Wire::Console, control, &mut out);
             provisioned_note(&handle, &args, &mut out);
             if args.console_pty {

@@ -149,13 +149,13 @@ fn command0(
     if (&a_pub % &grp.n).is_zero() && !params.opts.accept_zero_a {
         return Err(fail(Reject::AModNIsZero, events, None));
     }
-    let u = srp::scrambler(&a_pub, &b_pub);
+    let b_min = srp::to_minimal(&b_pub);
+    let u = BigUint::from_bytes_be(&srp::u(&cmd.client_pubkey, &b_min));
     if u.is_zero() {
         return Err(fail(Reject::AModNIsZero, events, None));
     }
     let s = srp::device_premaster(&a_pub, &v, &u, &b);
-    let key = Zeroizing::new(srp::session_key(&s));
-    let b_min = srp::minimal(&b_pub);
+    let key = Zeroizing::new(srp::session_key(&srp::to_minimal(&s)));
 
     *state = Sec2State::AwaitCmd1(Box::new(Pending {
         username: cmd.client_username,
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn kat_handshake_and_gcm() {
         let salt = h("036ee0c7bcb9eda84c9eac97d93decf4");
-        let verifier = srp::verifier(&salt, b"wifiprov", b"abcd1234");
+        let verifier = prov_client::srp::verifier(b"wifiprov", b"abcd1234", &salt);
         let params = Sec2Params {
             salt: &salt,
             verifier: &verifier,
@@ -360,8 +360,7 @@ mod tests {
         let mut events = Vec::new();
         let mut state = Sec2State::AwaitCmd0;
 
-        let a = BigUint::from_bytes_be(&(0x11..=0x30).collect::<Vec<u8>>());
-        let a_bytes = srp::pad(&srp::client_public(&a));
+        let a_bytes = prov_client::srp::public_a(&(0x11..=0x30).collect::<Vec<u8>>());
         let cmd0 = payload(
             sec2_payload::Payload::Sc0(S2SessionCmd0 {
                 client_username: b"wifiprov".to_vec(),
@@ -411,8 +410,6 @@ mod tests {
 
     #[test]
     fn kat_patch0_fixed_iv() {
-        let key = srp::hash(&[b"unused"]);
-        let _ = key;
         let k = h("37678a910e52ccd4a5081d23048e954b20ec13d8ec7c961359f0c747a379f355");
         let iv: [u8; 16] = (0xc0..=0xcf).collect::<Vec<u8>>().try_into().unwrap();
         let mut key32 = Zeroizing::new([0u8; 32]);
@@ -446,7 +443,7 @@ mod tests {
     #[test]
     fn misbehaviour_zero_a_lets_a_client_in_without_the_password() {
         let salt = h("036ee0c7bcb9eda84c9eac97d93decf4");
-        let verifier = srp::verifier(&salt, b"wifiprov", b"abcd1234");
+        let verifier = prov_client::srp::verifier(b"wifiprov", b"abcd1234", &salt);
         let mut params = Sec2Params {
             salt: &salt,
             verifier: &verifier,
@@ -476,7 +473,7 @@ mod tests {
             panic!("not Response0")
         };
         // S = 0, so K = H(empty) and the proof needs no password.
-        let key = srp::session_key(&BigUint::zero());
+        let key = srp::session_key(&[]);
         let m = srp::client_proof(
             b"wifiprov",
             &salt,

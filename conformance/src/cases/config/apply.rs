@@ -14,10 +14,10 @@ use super::{
 };
 use crate::case::{Ctx, Step, Stop};
 use crate::cases::scan;
-use crate::client::messages;
 use crate::description::Network;
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 /// ApplyConfig refused by ESP-IDF (InternalError, `08 05 7a 02 08 05`), accepted by the Zephyr port.
 fn apply_refused_unless_zephyr(ctx: &mut Ctx<'_>, situation: &str, cite: &str) -> Step<()> {

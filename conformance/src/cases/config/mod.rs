@@ -12,11 +12,11 @@ use proto::wifi_prov::{
 };
 
 use crate::case::{session_possible, Case, Ctx, Env, Step, Stop};
-use crate::client::messages;
 use crate::description::Network;
 use crate::ensure;
 use crate::model::Answer;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 mod apply;
 mod set;

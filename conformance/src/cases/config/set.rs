@@ -9,9 +9,9 @@ use super::{
     APPLY_INTERNAL_ERROR, SET_INVALID_ARGUMENT, SET_SUCCESS, STATUS_CONNECTING,
 };
 use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::client::messages;
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 pub(super) fn status_initial(ctx: &mut Ctx<'_>) -> Step<()> {
     ctx.handshake()?;

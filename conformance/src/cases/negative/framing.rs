@@ -10,9 +10,9 @@ use proto::protocomm::{
 use super::{still_works, vector};
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::cases::session::{raw, refuse, status_ok, SESSION};
-use crate::client::{messages, sec2};
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::Profile;
+use prov_client::{messages, sec2};
 
 pub(super) fn session_undecodable(ctx: &mut Ctx<'_>) -> Step<()> {
     let truncated = match ctx.env.security {
@@ -209,7 +209,7 @@ pub(super) fn sec0_any_payload(ctx: &mut Ctx<'_>) -> Step<()> {
     }
     status_ok(
         ctx,
-        &mut crate::client::Cipher::Plain,
+        &mut prov_client::Cipher::Plain,
         "GetStatus afterwards",
         "spec §3.2",
     )

@@ -15,8 +15,8 @@ use crate::case::{always, only_sec, secure, session_possible, Case, Ctx, Env, St
 use crate::cases::session::{
     can_session, command1, establish, raw, secure_session, status_ok, SESSION,
 };
-use crate::client::Handshake;
-use crate::profile::Profile;
+use prov_client::Handshake;
+use prov_client::Profile;
 
 mod endpoints;
 mod fields;

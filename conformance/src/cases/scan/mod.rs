@@ -16,10 +16,10 @@ use proto::wifi_prov::{RespScanStatus, WiFiScanResult};
 
 use crate::case::{session_possible, Case, Ctx, Env, Step, Stop};
 use crate::cases::config::{call_maybe, no_response_fail};
-use crate::client::messages;
 use crate::ensure;
 use crate::link::Transport;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 mod result;
 mod start;

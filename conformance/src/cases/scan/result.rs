@@ -11,9 +11,9 @@ use super::{
 };
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::cases::config::{call_maybe, esp_family, no_response_fail};
-use crate::client::messages;
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 pub(super) fn result_before_scan(ctx: &mut Ctx<'_>) -> Step<()> {
     ctx.handshake()?;

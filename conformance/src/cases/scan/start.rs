@@ -11,8 +11,8 @@ use super::{
 };
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::cases::config::{call_maybe, esp_family};
-use crate::client::messages;
 use crate::ensure;
+use prov_client::messages;
 
 /// [`scan_start`] that must answer Success (`what` names it in the failure); returns the answer.
 pub(super) fn scan_start_ok(ctx: &mut Ctx<'_>, blocking: bool, what: &str) -> Step<Vec<u8>> {

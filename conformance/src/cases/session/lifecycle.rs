@@ -7,7 +7,7 @@ use super::{
     refuse_with, status_ok, SESSION,
 };
 use crate::case::{Ctx, Step, Stop};
-use crate::client::{messages, sec1, sec2};
+use prov_client::{messages, sec1, sec2};
 
 pub(super) fn cmd0_restart(ctx: &mut Ctx<'_>) -> Step<()> {
     let mut old = establish_checked(ctx, "GetStatus on the first session", "spec §3.3/§3.4")?;

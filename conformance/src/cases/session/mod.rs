@@ -12,9 +12,9 @@ use crate::case::Group::Session as G;
 use proto::protocomm::Status;
 
 use crate::case::{only_sec, secure, session_possible, short_hex, Case, Ctx, Env, Step, Stop};
-use crate::client::{messages, Cipher, ClientError, Handshake};
 use crate::ensure;
 use crate::model::Answer;
+use prov_client::{messages, Cipher, ClientError, Handshake};
 
 mod lifecycle;
 mod sec0;

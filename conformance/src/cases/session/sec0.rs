@@ -2,9 +2,9 @@
 
 use super::SESSION;
 use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::client::messages;
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::messages;
+use prov_client::Profile;
 
 pub(super) fn sec0_session(ctx: &mut Ctx<'_>) -> Step<()> {
     let r = ctx.expect_data(

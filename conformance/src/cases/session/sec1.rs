@@ -3,9 +3,9 @@
 
 use super::{establish, raw, refuse, status_ok, SESSION};
 use crate::case::{Ctx, Step, Stop};
-use crate::client::{messages, sec1, Sec1Client};
 use crate::ensure;
-use crate::profile::Profile;
+use prov_client::Profile;
+use prov_client::{messages, sec1, Sec1Client};
 
 /// A PoP that is not the device's (non-empty, so it changes the key even on a no-PoP device).
 fn wrong_pop(ctx: &Ctx<'_>) -> Vec<u8> {
@@ -76,7 +76,7 @@ pub(super) fn sec1_pop_wrong(ctx: &mut Ctx<'_>) -> Step<()> {
         c.session_key().unwrap_or_default(),
         c.device_random().unwrap_or_default(),
     );
-    let mut ctr = crate::client::Ctr::new(&key, &iv);
+    let mut ctr = prov_client::Ctr::new(&key, &iv);
     ctr.seek(64);
     let wire = ctr.encrypt(&messages::get_status());
     refuse(

@@ -3,8 +3,8 @@
 
 use super::{establish_checked, raw, refuse, status_ok, SESSION};
 use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::client::{messages, sec2, srp, Cipher, Sec2Client};
 use crate::ensure;
+use prov_client::{messages, sec2, srp, Cipher, Sec2Client};
 
 fn username(ctx: &Ctx<'_>) -> Vec<u8> {
     ctx.env
@@ -98,7 +98,7 @@ pub(super) fn sec2_password_wrong(ctx: &mut Ctx<'_>) -> Step<()> {
         "spec §3.4.3 step 2, §7.1; vectors/esp-idf/sec2_wrong_password.json step 3",
     )?;
     // 18 bytes: what a GetStatus would look like (2 bytes + tag) under the wrong key.
-    let mut g = crate::client::Gcm::patch1(
+    let mut g = prov_client::Gcm::patch1(
         c.session_key()
             .map(|k| {
                 let mut a = [0u8; 32];

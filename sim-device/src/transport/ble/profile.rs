@@ -23,8 +23,10 @@ use bluer::Uuid;
 /// The lowest ATT MTU (Bluetooth Core: `ATT_MTU` for LE is at least 23).
 pub const ATT_MIN_MTU: u16 = 23;
 
-/// Which ESP-IDF BLE host the device models.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// Which ESP-IDF BLE host a device runs: it decides how a failed request looks (spec §4.2.3, §4.4). The
+/// simulator models it; the conformance suite expects it (device files name it in lowercase).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BleStack {
     /// protocomm_ble on Bluedroid: empty writes refused, link dropped after a protocomm error, MTU 500.
     #[default]
@@ -57,11 +59,24 @@ impl BleStack {
         self == Self::Bluedroid
     }
 
-    /// Name for logs and banners.
+    /// Name on command lines, in device files, logs and banners.
     pub fn name(self) -> &'static str {
         match self {
             Self::Bluedroid => "bluedroid",
             Self::Nimble => "nimble",
+        }
+    }
+}
+
+impl std::str::FromStr for BleStack {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bluedroid" => Ok(Self::Bluedroid),
+            "nimble" => Ok(Self::Nimble),
+            other => Err(format!(
+                "unknown BLE stack {other:?}; expected bluedroid or nimble"
+            )),
         }
     }
 }

@@ -85,7 +85,7 @@ pub fn describe_status(status: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::test_vectors::h;
+    use crate::test_vectors::h;
     use proto::protocomm::{sec0_payload, sec1_payload, S0SessionCmd};
     use proto::wifi_prov::resp_get_status;
 
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(s.body.result_count, 8);
 
         // A recorded ScanResult (sec1_full_flow step 6): four entries, RSSI as sign-extended varint.
-        let v = crate::client::test_vectors::parse(crate::client::test_vectors::SEC1_FULL_FLOW);
+        let v = crate::test_vectors::parse(crate::test_vectors::SEC1_FULL_FLOW);
         let step = &v["transcript"][5];
         assert_eq!(step["step"], 6);
         let pt = h(step["response_plaintext_hex"].as_str().unwrap());

@@ -142,7 +142,7 @@ impl ClientRng for FixedRng {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::test_vectors::*;
+    use crate::test_vectors::*;
 
     #[test]
     fn seeded_stream_matches_vector_secret() {

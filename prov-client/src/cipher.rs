@@ -388,7 +388,7 @@ fn check_iv_len(what: &'static str, iv: &[u8]) -> Result<(), ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::test_vectors::h;
+    use crate::test_vectors::h;
 
     // Spec §3.4.5 (Security 2 patch 1 KAT).
     const K: &str = "37678a910e52ccd4a5081d23048e954b20ec13d8ec7c961359f0c747a379f355";

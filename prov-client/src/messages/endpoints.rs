@@ -10,7 +10,7 @@ use proto::wifi_prov::{
 };
 
 use super::{check_msg, missing, Reply};
-use crate::client::{decode, ClientError};
+use crate::{decode, ClientError};
 
 // ---------------------------------------------------------------------------------------------
 // prov-config

@@ -230,8 +230,8 @@ impl fmt::Debug for Sec1Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::rng::SeededRng;
-    use crate::client::test_vectors::*;
+    use crate::rng::SeededRng;
+    use crate::test_vectors::*;
 
     /// Drive a client through the recorded handshake and data phase of `sec1_full_flow.json`.
     #[test]

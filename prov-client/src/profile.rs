@@ -1,16 +1,19 @@
-//! Which implementation family the expectations come from (spec §8). Where ESP-IDF 5.5,
-//! network_provisioning 1.2 and the Zephyr port legitimately differ, a case asks the profile.
+//! Which implementation family a device belongs to (spec §8). Where ESP-IDF 5.5, network_provisioning
+//! 1.2 and the Zephyr port legitimately differ, the simulator behaves as its profile says and a
+//! conformance case expects what the profile says: one definition for both sides.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// The family whose behaviour a device is judged against.
+/// The firmware family a device reproduces, or is judged against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Profile {
-    /// ESP-IDF v5.5 `wifi_provisioning` (the golden vectors).
+    /// ESP-IDF ≤ v5.5 `wifi_provisioning` (the golden vectors: v5.5.5, Mbed TLS CTR). `prov.ver = "v1.1"`.
     #[default]
     EspIdf55,
-    /// idf-extra-components `network_provisioning` 1.2.x.
+    /// idf-extra-components `network_provisioning` 1.2.x (Wi-Fi build) on a PSA-crypto ESP-IDF.
+    /// `prov.ver = "netprov-v1.2"`, extra `wifi_prov` capability, CtrlReset allowed in STARTED, attempt
+    /// counter reset on apply/reset, Security 1 Command1 retries rebuild the CTR stream.
     NetworkProv12,
     /// The Zephyr port (beriberikix/network-provisioning-zephyr), spec §8.1.
     Zephyr,
@@ -37,13 +40,19 @@ impl Profile {
         }
     }
 
-    /// The simulator profile that reproduces this family, if it has one.
-    pub fn sim_profile(self) -> Option<sim_device::Profile> {
-        match self {
-            Self::EspIdf55 => Some(sim_device::Profile::EspIdf55),
-            Self::NetworkProv12 => Some(sim_device::Profile::NetworkProv12),
-            Self::Zephyr => None,
-        }
+    /// The families provlab's simulator reproduces.
+    pub const SIMULATED: [Self; 2] = [Self::EspIdf55, Self::NetworkProv12];
+
+    /// Whether provlab's simulator reproduces this family.
+    pub fn simulated(self) -> bool {
+        Self::SIMULATED.contains(&self)
+    }
+
+    /// Whether a failed Security 1 Command1 leaves the AES-CTR counter advanced (Mbed TLS in-place
+    /// counter, ESP-IDF ≤ v5.5) instead of rebuilding the stream from `device_random` (PSA crypto,
+    /// spec §3.3, §8.1).
+    pub fn sec1_retry_keeps_counter(self) -> bool {
+        matches!(self, Self::EspIdf55)
     }
 
     /// Security schemes the family supports.

@@ -9,7 +9,7 @@ use proto::protocomm::{
 };
 
 use super::{check_msg, missing};
-use crate::client::{decode, ClientError};
+use crate::{decode, ClientError};
 
 /// Raw `SessionData{sec_ver, proto}` (any combination, e.g. `sec_ver = 1` with a `sec2` payload).
 pub fn session_data(sec_ver: i32, proto: Option<session_data::Proto>) -> Vec<u8> {

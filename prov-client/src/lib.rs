@@ -1,12 +1,19 @@
-//! The client side of the protocol, sans-IO: every function takes the device's bytes and returns the
-//! bytes to send, so the same code drives the embedded simulator, an HTTP device or a serial console.
+//! The client side of Espressif unified provisioning, sans-IO: every function takes the device's bytes
+//! and returns the bytes to send, so the same code drives the conformance suite (over any transport),
+//! the simulator's own tests, the benchmarks and the golden replay.
 //!
+//! - [`Handshake`]: any scheme's handshake, and [`Handshake::run`] to drive one over any exchange;
 //! - [`rng`]: injectable client randomness ([`ClientRng`], with the golden vectors' [`SeededRng`]);
 //! - [`sec1`]: Security 1 handshake (X25519 + PoP, spec §3.3) → [`Cipher::Ctr`];
 //! - [`sec2`] and [`srp`]: Security 2 handshake (SRP-6a 3072/SHA-512, spec §3.4) → [`Cipher::Gcm`];
 //! - [`cipher`]: the data-phase ciphers, with diagnostics for keystream / nonce-counter cases;
 //! - [`messages`]: builders and decoders for `prov-config`, `prov-scan`, `prov-ctrl` and raw
-//!   `SessionData` (spec §2).
+//!   `SessionData` (spec §2);
+//! - [`profile`]: the implementation families (ESP-IDF 5.5, network_provisioning 1.2, Zephyr).
+//!
+//! Besides the client, two things here are shared with the device: the SRP-6a group and the formulas
+//! both sides evaluate ([`srp`]), and the golden vectors' seeded randomness stream ([`SeededRng`]).
+//! The crate depends on `proto` only.
 //!
 //! Everything that parses device bytes returns [`ClientError`]; nothing panics on them. The handshake
 //! clients can also produce deliberately wrong messages (free `command*_bytes` builders, access to the
@@ -14,12 +21,14 @@
 
 pub mod cipher;
 pub mod messages;
+pub mod profile;
 pub mod rng;
 pub mod sec1;
 pub mod sec2;
 pub mod srp;
 
 pub use cipher::{Cipher, Ctr, Gcm};
+pub use profile::Profile;
 pub use rng::{ClientRng, FixedRng, OsRng, SeededRng};
 pub use sec1::Sec1Client;
 pub use sec2::Sec2Client;
@@ -133,6 +142,33 @@ impl Handshake {
             Self::Sec2(c) => c.finish(response1, sec_patch_ver),
         }
     }
+
+    /// The whole handshake: `exchange(body, note)` sends one `prov-session` request and returns the
+    /// device's response (`note` names the message: `SessionCommand0`, `SessionCommand1`). Returns the
+    /// data-phase cipher.
+    pub fn run<E>(
+        &mut self,
+        sec_patch_ver: u8,
+        mut exchange: impl FnMut(&[u8], &'static str) -> Result<Vec<u8>, E>,
+    ) -> Result<Cipher, HandshakeError<E>> {
+        let r0 = exchange(&self.command0(), "SessionCommand0").map_err(HandshakeError::Exchange)?;
+        let r1 = match self.command1(&r0)? {
+            None => r0,
+            Some(c1) => exchange(&c1, "SessionCommand1").map_err(HandshakeError::Exchange)?,
+        };
+        Ok(self.finish(&r1, sec_patch_ver)?)
+    }
+}
+
+/// Why [`Handshake::run`] stopped: the exchange failed, or the device's answer did not check out.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError<E> {
+    /// The exchange itself failed (no response, link error …).
+    #[error("{0}")]
+    Exchange(E),
+    /// The device's answer is wrong.
+    #[error("client: {0}")]
+    Client(#[from] ClientError),
 }
 
 /// Decode `bytes` as `M`, mapping the error to [`ClientError::Decode`] with `what` as context.
@@ -167,19 +203,19 @@ pub(crate) mod test_vectors {
 
     /// `sec1_full_flow.json`.
     pub(crate) const SEC1_FULL_FLOW: &str =
-        include_str!("../../../vectors/esp-idf/sec1_full_flow.json");
+        include_str!("../../vectors/esp-idf/sec1_full_flow.json");
     /// `sec1_wrong_pop.json`.
     pub(crate) const SEC1_WRONG_POP: &str =
-        include_str!("../../../vectors/esp-idf/sec1_wrong_pop.json");
+        include_str!("../../vectors/esp-idf/sec1_wrong_pop.json");
     /// `sec2_full_flow.json`.
     pub(crate) const SEC2_FULL_FLOW: &str =
-        include_str!("../../../vectors/esp-idf/sec2_full_flow.json");
+        include_str!("../../vectors/esp-idf/sec2_full_flow.json");
     /// `sec2_wrong_password.json`.
     pub(crate) const SEC2_WRONG_PASSWORD: &str =
-        include_str!("../../../vectors/esp-idf/sec2_wrong_password.json");
+        include_str!("../../vectors/esp-idf/sec2_wrong_password.json");
     /// `sec2_short_device_pubkey.json`.
     pub(crate) const SEC2_SHORT_B: &str =
-        include_str!("../../../vectors/esp-idf/sec2_short_device_pubkey.json");
+        include_str!("../../vectors/esp-idf/sec2_short_device_pubkey.json");
 
     pub(crate) fn parse(text: &str) -> Value {
         serde_json::from_str(text).unwrap()

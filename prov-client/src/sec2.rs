@@ -164,7 +164,7 @@ impl Sec2Client {
             return Err(ClientError::InvalidDeviceKey("u = 0"));
         }
         let salt = r0.device_salt;
-        let x = srp::x(&salt, &self.username, &self.password);
+        let x = srp::x(&self.username, &self.password, &salt);
         let s = srp::client_premaster(&self.a, &b_pub, &x, &u);
         let key = srp::session_key(&s);
         let proof = srp::client_proof(&self.username, &salt, &self.a_pub, &b_pub, &key);
@@ -250,8 +250,8 @@ impl fmt::Debug for Sec2Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::rng::{FixedRng, SeededRng};
-    use crate::client::test_vectors::*;
+    use crate::rng::{FixedRng, SeededRng};
+    use crate::test_vectors::*;
 
     fn creds(v: &serde_json::Value) -> (Vec<u8>, Vec<u8>) {
         (
@@ -397,9 +397,11 @@ mod tests {
         // Spec §3.4.5: message framing with the KAT values.
         let a: Vec<u8> = (0x11..=0x30).collect();
         let salt = h("036ee0c7bcb9eda84c9eac97d93decf4");
-        let v = srp::verifier(b"wifiprov", b"abcd1234", &salt);
-        let b: Vec<u8> = (0x52..=0x71).collect();
-        let b_pub = srp::device_public_b(&v, &b);
+        let v = num_bigint::BigUint::from_bytes_be(&srp::verifier(b"wifiprov", b"abcd1234", &salt));
+        let b = num_bigint::BigUint::from_bytes_be(&(0x52..=0x71).collect::<Vec<u8>>());
+        // The device's B = (k·v + g^b) mod N (its side of the exchange, spec §3.4.5).
+        let grp = srp::group();
+        let b_pub = ((&grp.k * v + grp.g.modpow(&b, &grp.n)) % &grp.n).to_bytes_be();
         let mut c = Sec2Client::new(b"wifiprov", b"abcd1234", a.try_into().unwrap());
         let cmd0 = c.command0();
         assert_eq!(cmd0.len(), 406);

@@ -1,66 +1,65 @@
 //! SRP-6a as ESP-IDF's `esp_srp` computes it (spec §3.4.1–3.4.3): RFC 5054 3072-bit group, `g = 5`,
 //! `H = SHA-512`, `PAD()` = left-pad to 384 bytes.
 //!
-//! | value | formula |
-//! |---|---|
-//! | `k` | `H(N ‖ PAD(g))` |
-//! | `x` | `H(s ‖ H(I ‖ ":" ‖ p))` |
-//! | `v` | `g^x mod N`, minimal big-endian |
-//! | `A` | `g^a mod N`, sent as exactly 384 bytes |
-//! | `B` | `(k·v + g^b) mod N`, minimal big-endian (may be shorter than 384 bytes) |
-//! | `u` | `H(PAD(A) ‖ PAD(B))` |
-//! | `S` | client `(B − k·g^x)^(a + u·x)`, device `(A·v^u)^b`, mod N |
-//! | `K` | `H(minimal(S))` |
-//! | `M` | `H((H(N) ⊕ H(PAD(g))) ‖ H(I) ‖ s ‖ A ‖ B ‖ K)`, A/B/s as exchanged |
-//! | `HAMK` | `H(A ‖ M ‖ K)` |
+//! | value | formula | who |
+//! |---|---|---|
+//! | `k` | `H(N ‖ PAD(g))` | both |
+//! | `x` | `H(s ‖ H(I ‖ ":" ‖ p))` | client (and whoever makes the verifier) |
+//! | `v` | `g^x mod N`, minimal big-endian | provisioning tool |
+//! | `A` | `g^a mod N`, sent as exactly 384 bytes | client |
+//! | `B` | `(k·v + g^b) mod N`, minimal big-endian | device (`sim_device`'s `security::srp`) |
+//! | `u` | `H(PAD(A) ‖ PAD(B))` | both |
+//! | `S` | client `(B − k·g^x)^(a + u·x)`, device `(A·v^u)^b`, mod N | each its own |
+//! | `K` | `H(minimal(S))` | both |
+//! | `M` | `H((H(N) ⊕ H(PAD(g))) ‖ H(I) ‖ s ‖ A ‖ B ‖ K)`, A/B/s as exchanged | both |
+//! | `HAMK` | `H(A ‖ M ‖ K)` | both |
 //!
-//! All byte arguments are big-endian integers or the raw exchanged byte strings, so the functions can
-//! be fed deliberately odd values (A = 0, A = N, short B …) for negative cases. Arithmetic uses
-//! `num-bigint` (not constant-time; these are test credentials).
+//! The group, `k`, `u` and `HAMK` come from RustCrypto's `srp` crate (its `M` is not RFC 2945's, so
+//! `M` is written here). The formulas both sides evaluate live here once: the device core uses them too
+//! and keeps only its own `B` and `S`. All byte arguments are big-endian integers or the raw exchanged
+//! byte strings, so the functions can be fed deliberately odd values (A = 0, A = N, short B …) for
+//! negative cases. Arithmetic uses `num-bigint` (not constant-time; these are test credentials).
 
 use std::sync::OnceLock;
 
 use num_bigint::BigUint;
 use num_traits::Zero;
 use sha2::{Digest, Sha512};
+use srp::groups::G_3072;
+use srp::utils::{compute_k, compute_m2, compute_u};
 
 /// Length of N in bytes; `PAD()` pads to it and Command0's `A` must have exactly this length.
 pub const N_LEN: usize = 384;
 
-/// The generator.
-pub const G: u8 = 5;
-
-struct Group {
-    n: BigUint,
+/// The group values the formulas use, computed once.
+pub struct Group {
+    /// The safe prime N.
+    pub n: BigUint,
+    /// The generator g = 5.
+    pub g: BigUint,
+    /// The multiplier `k = H(N ‖ PAD(g))`.
+    pub k: BigUint,
     n_bytes: Vec<u8>,
-    g: BigUint,
-    k: BigUint,
-    k_bytes: [u8; 64],
     /// `H(N) ⊕ H(PAD(g))`, the first block of M.
     hn_xor_hg: [u8; 64],
 }
 
-fn group() -> &'static Group {
+/// The RFC 5054 3072-bit group.
+pub fn group() -> &'static Group {
     static GROUP: OnceLock<Group> = OnceLock::new();
     GROUP.get_or_init(|| {
-        // The RFC 5054 / RFC 3526 3072-bit prime, shared with the simulator (its top byte is 0xff,
-        // so the minimal big-endian form is exactly 384 bytes).
-        let n = sim_device::security::srp::group().n.clone();
-        let n_bytes = n.to_bytes_be();
-        let g_padded = pad(&[G]);
-        let k_bytes = hash(&[&n_bytes, &g_padded]);
-        let hn = hash(&[&n_bytes]);
-        let hg = hash(&[&g_padded]);
+        let n_bytes = G_3072.n.to_bytes_be();
+        let hn = Sha512::digest(&n_bytes);
+        let hg = Sha512::digest(pad(&G_3072.g.to_bytes_be()));
         let mut hn_xor_hg = [0u8; 64];
         for (o, (a, b)) in hn_xor_hg.iter_mut().zip(hn.iter().zip(hg.iter())) {
             *o = a ^ b;
         }
         Group {
-            n,
+            n: G_3072.n.clone(),
+            g: G_3072.g.clone(),
+            k: compute_k::<Sha512>(&G_3072),
             n_bytes,
-            g: BigUint::from(G),
-            k: BigUint::from_bytes_be(&k_bytes),
-            k_bytes,
             hn_xor_hg,
         }
     })
@@ -74,16 +73,10 @@ pub fn N() -> &'static [u8] {
 
 /// `k = H(N ‖ PAD(g))`.
 pub fn k() -> [u8; 64] {
-    group().k_bytes
-}
-
-/// SHA-512 over the concatenation of `parts`.
-pub fn hash(parts: &[&[u8]]) -> [u8; 64] {
-    let mut h = Sha512::new();
-    for part in parts {
-        h.update(part);
-    }
-    h.finalize().into()
+    let mut out = [0u8; 64];
+    let k = group().k.to_bytes_be();
+    out[64 - k.len()..].copy_from_slice(&k);
+    out
 }
 
 /// Strip leading zero bytes (Mbed TLS's minimal big-endian form; zero becomes empty).
@@ -105,7 +98,8 @@ fn int(bytes: &[u8]) -> BigUint {
     BigUint::from_bytes_be(bytes)
 }
 
-fn min_bytes(x: &BigUint) -> Vec<u8> {
+/// Minimal big-endian bytes of `x` (zero encodes as empty, as Mbed TLS writes it).
+pub fn to_minimal(x: &BigUint) -> Vec<u8> {
     if x.is_zero() {
         Vec::new()
     } else {
@@ -114,26 +108,30 @@ fn min_bytes(x: &BigUint) -> Vec<u8> {
 }
 
 /// `x = H(s ‖ H(I ‖ ":" ‖ p))`.
-pub fn x(salt: &[u8], username: &[u8], password: &[u8]) -> [u8; 64] {
-    let inner = hash(&[username, b":", password]);
-    hash(&[salt, &inner])
+pub fn x(username: &[u8], password: &[u8], salt: &[u8]) -> [u8; 64] {
+    let inner = Sha512::digest([username, b":", password].concat());
+    Sha512::digest([salt, inner.as_slice()].concat()).into()
 }
 
-/// The verifier `v = g^x mod N` (minimal big-endian), what a device is provisioned with.
+/// The verifier `v = g^x mod N` (minimal big-endian), what a device is provisioned with (the order of
+/// ESP-IDF's `esp_srp_gen_salt_verifier`: username, password, salt).
 pub fn verifier(username: &[u8], password: &[u8], salt: &[u8]) -> Vec<u8> {
     let grp = group();
-    min_bytes(&grp.g.modpow(&int(&x(salt, username, password)), &grp.n))
+    to_minimal(&grp.g.modpow(&int(&x(username, password, salt)), &grp.n))
 }
 
 /// `A = g^a mod N`, left-padded to exactly 384 bytes as the device requires.
 pub fn public_a(a: &[u8]) -> Vec<u8> {
     let grp = group();
-    pad(&min_bytes(&grp.g.modpow(&int(a), &grp.n)))
+    pad(&to_minimal(&grp.g.modpow(&int(a), &grp.n)))
 }
 
 /// `u = H(PAD(A) ‖ PAD(B))`.
 pub fn u(a_pub: &[u8], b_pub: &[u8]) -> [u8; 64] {
-    hash(&[&pad(a_pub), &pad(b_pub)])
+    let u = to_minimal(&compute_u::<Sha512>(&pad(a_pub), &pad(b_pub)));
+    let mut out = [0u8; 64];
+    out[64 - u.len()..].copy_from_slice(&u);
+    out
 }
 
 /// Client premaster secret `S = (B − k·g^x)^(a + u·x) mod N` (minimal big-endian).
@@ -143,29 +141,16 @@ pub fn client_premaster(a: &[u8], b_pub: &[u8], x: &[u8], u: &[u8]) -> Vec<u8> {
     let kgx = (&grp.k * grp.g.modpow(&x, &grp.n)) % &grp.n;
     let base = (int(b_pub) % &grp.n + &grp.n - kgx) % &grp.n;
     let exp = int(a) + int(u) * x;
-    min_bytes(&base.modpow(&exp, &grp.n))
-}
-
-/// Device public value `B = (k·v + g^b) mod N` (minimal big-endian, as the device sends it).
-pub fn device_public_b(verifier: &[u8], b: &[u8]) -> Vec<u8> {
-    let grp = group();
-    min_bytes(&((&grp.k * int(verifier) + grp.g.modpow(&int(b), &grp.n)) % &grp.n))
-}
-
-/// Device premaster secret `S = (A·v^u)^b mod N` (minimal big-endian).
-pub fn device_premaster(a_pub: &[u8], verifier: &[u8], u: &[u8], b: &[u8]) -> Vec<u8> {
-    let grp = group();
-    let base = (int(a_pub) * int(verifier).modpow(&int(u), &grp.n)) % &grp.n;
-    min_bytes(&base.modpow(&int(b), &grp.n))
+    to_minimal(&base.modpow(&exp, &grp.n))
 }
 
 /// Session key `K = H(minimal(S))`.
 pub fn session_key(premaster: &[u8]) -> [u8; 64] {
-    hash(&[minimal(premaster)])
+    Sha512::digest(minimal(premaster)).into()
 }
 
 /// Client proof `M = H((H(N) ⊕ H(PAD(g))) ‖ H(I) ‖ s ‖ A ‖ B ‖ K)`, with `salt`, `a_pub` and `b_pub`
-/// exactly as exchanged (A as sent, B as received).
+/// exactly as exchanged (A as sent, B as received). The device computes the same to check it.
 pub fn client_proof(
     username: &[u8],
     salt: &[u8],
@@ -173,19 +158,14 @@ pub fn client_proof(
     b_pub: &[u8],
     key: &[u8; 64],
 ) -> [u8; 64] {
-    hash(&[
-        &group().hn_xor_hg,
-        &hash(&[username]),
-        salt,
-        a_pub,
-        b_pub,
-        key,
-    ])
+    let user = Sha512::digest(username);
+    let parts = [&group().hn_xor_hg[..], &user, salt, a_pub, b_pub, key];
+    Sha512::digest(parts.concat()).into()
 }
 
 /// Device proof `HAMK = H(A ‖ M ‖ K)`, `a_pub` as sent.
 pub fn device_proof(a_pub: &[u8], m: &[u8; 64], key: &[u8; 64]) -> [u8; 64] {
-    hash(&[a_pub, m, key])
+    compute_m2::<Sha512>(a_pub, m.into(), key).into()
 }
 
 /// `true` when the big-endian integer `value` is `0 mod N` (the 2026+ device check on A, and the
@@ -198,7 +178,7 @@ pub fn is_zero_mod_n(value: &[u8]) -> bool {
 mod tests {
     //! Known-answer values of spec §3.4.5.
     use super::*;
-    use crate::client::test_vectors::*;
+    use crate::test_vectors::*;
 
     const SALT: &str = "036ee0c7bcb9eda84c9eac97d93decf4";
 
@@ -214,7 +194,7 @@ mod tests {
             k().to_vec(),
             h("a9c2e2559bf0ebb53f0cbbf62282906bede7f2182f00678211fbd5bde5b285033a4993503b87397f9be5ec02080fedbc0835587ad039060879b8621e8c3659e0")
         );
-        let xv = x(&salt, b"wifiprov", b"abcd1234");
+        let xv = x(b"wifiprov", b"abcd1234", &salt);
         assert_eq!(
             xv.to_vec(),
             h("869b97a7399bdc2e9e2943dbf1f5347a10108ea60e278cafb5849aa0c14f6b735aa186d260e779838af03d4393961086dabe3321c01c58672f186b698f83314a")
@@ -225,7 +205,6 @@ mod tests {
         assert_eq!(v, h(vec2["inputs"]["sec2_verifier_hex"].as_str().unwrap()));
 
         let a = seq(0x11, 0x30);
-        let b = seq(0x52, 0x71);
         let a_pub = public_a(&a);
         assert_eq!(
             a_pub,
@@ -239,10 +218,8 @@ c5da6c7464fe83c3942ba7a86cc0ae7293c0237f06d26657a31bf5bd73c6d7f6828f632ef8d29f33
 f35b40aed360e53245f6497b91419a4155e197d74864fa7a1461c262ef4db0f33da2686411882dec339eb6ff34832e57
 e3d957fbfd95181d10c0755a38854961eaba75619ce4338431134b67cc17acd79c92929050a904ec51e86ba529c640d9")
         );
-        let b_pub = device_public_b(&v, &b);
-        assert_eq!(
-            b_pub,
-            h("
+        // B = (k·v + g^b) mod N for b = 52…71, as the device computes it (spec §3.4.5).
+        let b_pub = h("
 8a18b16d9968ba9137c15cd81defc2530c5f7f9f347bd3e591be012f8b7b18b4505fd41f4eec0de223e21ab672ae1b44
 8a1d25c37d44ff606140c2af848620ff682bc82341675b8c1d8f77a43fd071aa1301a8139020d39f4c662d3f1cef7e11
 c845a8a62a0927c97fc1793e73fda021129706be0a40d3ad0aba0abe3c932eb4ccc677d59f6496bf962b90cb188f4b18
@@ -250,16 +227,13 @@ c845a8a62a0927c97fc1793e73fda021129706be0a40d3ad0aba0abe3c932eb4ccc677d59f6496bf
 195ac080d23cc67900cd6b988aefb4b710cf1301431723963f79e54d541fb6e2b87d3d77028314daa9b65db89d3bf103
 8d6027d55663e0dc3613e8645dab6c5695491982c38a9bc2b9b0455c4157e803961e861aa9a84f580c80b404246bbdcf
 20773e89ea18bb4bb3dd18b4d08f2562ba438ae8f09d216a4d04f7ee9774ecce1dda326141e3f5f7680990b9e5810d10
-3dc47e7923037359babb9afc8d4ec42e1a5af499c9716b494c2c98906413aaa57b36b548db7d537f881bdd4b4bdd7628")
-        );
+3dc47e7923037359babb9afc8d4ec42e1a5af499c9716b494c2c98906413aaa57b36b548db7d537f881bdd4b4bdd7628");
         let uv = u(&a_pub, &b_pub);
         assert_eq!(
             uv.to_vec(),
             h("5c470c6246ff1a9decfab04285e5122227f6a5e8b2437067b16a184af135fe74d7d66ba5f6a8f97d95a9472b0e2055fc13f1244a6580ca14f1197177db7cbb6d")
         );
         let s_client = client_premaster(&a, &b_pub, &xv, &uv);
-        let s_device = device_premaster(&a_pub, &v, &uv, &b);
-        assert_eq!(s_client, s_device);
         assert_eq!(
             s_client,
             h("
@@ -298,6 +272,9 @@ db6bb30d84a3b898ac449d695381b1d8e7643e4b76551af92b5503f5eedd3b274bb4ac230a0c9ef5
         assert!(is_zero_mod_n(&[0u8; N_LEN]));
         assert!(!is_zero_mod_n(&[1]));
         // S = 0 (A ≡ 0 attack): K = H(empty).
-        assert_eq!(session_key(&[0u8; 4]), hash(&[]));
+        assert_eq!(
+            session_key(&[0u8; 4]),
+            <[u8; 64]>::from(Sha512::digest(b""))
+        );
     }
 }
