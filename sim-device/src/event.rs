@@ -70,7 +70,4 @@ pub enum DeviceEvent {
     EraseCredentials,
     /// The provisioning transport must stop (HTTP server down, BLE stack off).
     TransportStop,
-    /// The firmware crashed (misbehaviour `crash-on-missing-payload`): the driver must reboot the device,
-    /// losing every session, as a NULL dereference on a chip does.
-    Crashed,
 }

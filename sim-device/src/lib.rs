@@ -42,12 +42,13 @@ pub use config::{
     AppInfo, Credentials, CustomBehaviour, CustomEndpoint, DeviceConfig, Profile, Sec2Patch,
     Secret, Security,
 };
-pub use device::Device;
+pub use device::{Advanced, Device, Stall, Until};
 pub use error::{EspErr, NoResponse, Reject};
 pub use event::{DeviceEvent, ProvEvent, WifiEvent};
+pub use handlers::Reply;
 pub use manager::{ServiceState, StationState};
 pub use misbehave::{Misbehaviour, Misbehaviours};
-pub use protocomm::{Endpoint, EndpointKind, Reply};
+pub use protocomm::{Endpoint, EndpointKind};
 pub use rng::{DeviceRng, Draw, RecordedRng, SeededRng};
 pub use security::SecurityEvent;
 pub use wifi::{

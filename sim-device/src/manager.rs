@@ -51,8 +51,9 @@ pub(crate) enum StatusView {
     Failed(ConnectFailure),
 }
 
+/// The station's association with an AP (`WIFI_EVENT_STA_CONNECTED` until a disconnect).
 #[derive(Clone, Copy, Debug)]
-struct Link {
+struct Association {
     ap: usize,
     ip: Option<Ipv4Addr>,
 }
@@ -87,7 +88,7 @@ pub(crate) struct Manager {
     attempts_completed: u32,
     connects_this_config: u32,
     in_flight: Option<ConnectOutcome>,
-    link: Option<Link>,
+    association: Option<Association>,
     scan: Scan,
     /// A one-shot fault: the next connect attempt fails with this reason (control channel).
     forced_failure: Option<DisconnectReason>,
@@ -120,7 +121,7 @@ impl Manager {
             attempts_completed: 0,
             connects_this_config: 0,
             in_flight: None,
-            link: None,
+            association: None,
             scan: Scan::default(),
             forced_failure: None,
             done_called: false,
@@ -190,8 +191,8 @@ impl Manager {
                 }
                 // Read from the live interface: after CtrlReprov the station is down, so ESP-IDF reports
                 // 0.0.0.0 and an AP record it never filled (zeros here).
-                let (ip, ap) = match self.link {
-                    Some(Link { ap, ip }) => (
+                let (ip, ap) = match self.association {
+                    Some(Association { ap, ip }) => (
                         ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
                         self.world.aps.get(ap).cloned().unwrap_or_else(blank_ap),
                     ),
@@ -221,7 +222,7 @@ impl Manager {
         if self.profile == Profile::NetworkProv12 {
             self.attempts_completed = 0;
         }
-        self.drop_link();
+        self.drop_association();
         self.connects_this_config = 0;
         self.events
             .push_back(DeviceEvent::StoreCredentials(creds.clone()));
@@ -256,7 +257,7 @@ impl Manager {
             self.attempts_completed = 0;
         }
         self.sta_config = None;
-        self.drop_link();
+        self.drop_association();
         // The station state is deliberately left alone: GetStatus keeps the old failure until the next apply.
         self.service = ServiceState::Started;
         Ok(())
@@ -268,13 +269,13 @@ impl Manager {
             return Err(());
         }
         self.sta_config = None;
-        if self.link.is_some() {
+        if self.association.is_some() {
             self.events
                 .push_back(DeviceEvent::Wifi(WifiEvent::Disconnected(
                     DisconnectReason(8),
                 )));
         }
-        self.drop_link();
+        self.drop_association();
         self.done_called = false;
         self.service = ServiceState::Started;
         self.events.push_back(DeviceEvent::Prov(ProvEvent::Start));
@@ -363,7 +364,7 @@ impl Manager {
             Timer::ApplyDelay => self.start_connect(at),
             Timer::ConnectResolve => match self.in_flight.take() {
                 Some(ConnectOutcome::Associated { index, dhcp }) => {
-                    self.link = Some(Link {
+                    self.association = Some(Association {
                         ap: index,
                         ip: None,
                     });
@@ -379,9 +380,9 @@ impl Manager {
             Timer::GotIp => self.on_got_ip(at),
             Timer::ApVanish => {
                 // The AP is gone from the air: later scans and reconnects no longer find it.
-                if let Some(link) = self.link.take() {
-                    if link.ap < self.world.aps.len() {
-                        self.world.aps.remove(link.ap);
+                if let Some(assoc) = self.association.take() {
+                    if assoc.ap < self.world.aps.len() {
+                        self.world.aps.remove(assoc.ap);
                     }
                 }
                 self.on_disconnected(DisconnectReason::BEACON_TIMEOUT, at);
@@ -414,9 +415,11 @@ impl Manager {
 
     fn on_got_ip(&mut self, now: Instant) {
         let ip = self.world.ip_on_connect;
-        let Some(link) = &mut self.link else { return };
-        link.ip = Some(ip);
-        let ap = link.ap;
+        let Some(assoc) = &mut self.association else {
+            return;
+        };
+        assoc.ip = Some(ip);
+        let ap = assoc.ap;
         self.events
             .push_back(DeviceEvent::Wifi(WifiEvent::GotIp(ip)));
         if let Some(ApFault::VanishAfter { after }) = self.world.aps.get(ap).and_then(|a| a.fault) {
@@ -436,7 +439,7 @@ impl Manager {
     }
 
     fn on_disconnected(&mut self, reason: DisconnectReason, now: Instant) {
-        self.link = None;
+        self.association = None;
         self.events
             .push_back(DeviceEvent::Wifi(WifiEvent::Disconnected(reason)));
         if !self.running() {
@@ -481,7 +484,7 @@ impl Manager {
             .push_back(DeviceEvent::Prov(ProvEvent::CredFail(f)));
     }
 
-    fn drop_link(&mut self) {
+    fn drop_association(&mut self) {
         for t in [
             Timer::ApplyDelay,
             Timer::ConnectResolve,
@@ -491,7 +494,7 @@ impl Manager {
             self.timers.cancel(t);
         }
         self.in_flight = None;
-        self.link = None;
+        self.association = None;
     }
 
     /// Stop the service: endpoints removed, transport stopped; the station stays connected.
@@ -549,7 +552,7 @@ impl Manager {
         self.forced_failure = Some(reason);
     }
 
-    /// Replace the radio environment at run time. A station linked to an AP that is no longer on the air
+    /// Replace the radio environment at run time. A station associated with an AP that is no longer on the air
     /// (same SSID and BSSID) loses it with `WIFI_REASON_BEACON_TIMEOUT`, as when a real AP powers off.
     pub(crate) fn set_world(&mut self, world: WifiWorld, now: Instant) {
         let key = |w: &WifiWorld, i: usize| w.aps.get(i).map(|ap| (ap.ssid.clone(), ap.bssid));
@@ -558,7 +561,7 @@ impl Manager {
                 .iter()
                 .position(|ap| ap.ssid == k.0 && ap.bssid == k.1)
         };
-        let linked = self.link.and_then(|l| key(&self.world, l.ap));
+        let associated = self.association.and_then(|l| key(&self.world, l.ap));
         // An association decided before the change re-targets its AP, or finds it gone.
         if let Some(ConnectOutcome::Associated { index, dhcp }) = self.in_flight {
             let moved = key(&self.world, index).and_then(|k| find(&world, &k));
@@ -568,12 +571,12 @@ impl Manager {
             });
         }
         self.world = world;
-        let Some((ssid, bssid)) = linked else {
+        let Some((ssid, bssid)) = associated else {
             return;
         };
         let still = find(&self.world, &(ssid, bssid));
-        match (still, &mut self.link) {
-            (Some(index), Some(link)) => link.ap = index,
+        match (still, &mut self.association) {
+            (Some(index), Some(assoc)) => assoc.ap = index,
             _ => {
                 self.timers.cancel(Timer::ApVanish);
                 self.on_disconnected(DisconnectReason::BEACON_TIMEOUT, now);

@@ -4,13 +4,17 @@
 //! scheme) and data endpoints (decrypted, handled, encrypted). A failure anywhere yields no response bytes;
 //! with Security 1 the keystream consumed by the decryption stays consumed, with Security 2 the counter
 //! advanced by a successful decryption stays advanced — exactly as in ESP-IDF.
+//!
+//! A handler may defer its answer (a blocking scan): protocomm then remembers the session and, once the
+//! manager has finished, produces the encrypted answer itself ([`Protocomm::poll_deferred`]); until then
+//! every request is refused as [`Reject::Busy`], since ESP-IDF's transport task is blocked in the handler.
 
 use std::time::Instant;
 
 use crate::config::{CustomBehaviour, DeviceConfig};
 use crate::error::{NoResponse, Reject};
 use crate::event::DeviceEvent;
-use crate::handlers::{self, HandlerReply};
+use crate::handlers::{self, Reply};
 use crate::manager::Manager;
 use crate::misbehave::Misbehaviour;
 use crate::rng::DeviceRng;
@@ -45,19 +49,12 @@ pub struct Endpoint {
     pub kind: EndpointKind,
 }
 
-/// What a request produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reply {
-    /// The response bytes (ciphertext for data endpoints under Security 1/2).
-    Ready(Vec<u8>),
-    /// The response will come from `Device::poll_reply` once time has advanced (blocking scan).
-    Deferred,
-}
-
 pub(crate) struct Protocomm {
     endpoints: Vec<Endpoint>,
     version: Vec<u8>,
-    pub(crate) security: SecurityLayer,
+    security: SecurityLayer,
+    /// The session whose request waits for a deferred answer.
+    deferred: Option<SessionId>,
 }
 
 impl Protocomm {
@@ -92,7 +89,44 @@ impl Protocomm {
             endpoints,
             version,
             security: SecurityLayer::new(cfg.security.clone(), cfg.profile, &cfg.misbehave),
+            deferred: None,
         }
+    }
+
+    /// `new_transport_session`: close any secure session, open `id` fresh.
+    pub(crate) fn open_session(&mut self, id: SessionId) {
+        self.security.open_session(id);
+    }
+
+    /// `close_transport_session`: only the open session closes.
+    pub(crate) fn close_session(&mut self, id: SessionId) {
+        self.security.close_session(id);
+    }
+
+    /// The id of the open secure session, if any.
+    pub(crate) fn session_id(&self) -> Option<SessionId> {
+        self.security.session_id()
+    }
+
+    /// Whether a request waits for a deferred answer.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// The deferred answer, once ready: the blocking scan is over (encrypted for the waiting session),
+    /// or the service stopped under the waiting request (the transport is gone).
+    pub(crate) fn poll_deferred(
+        &mut self,
+        mgr: &mut Manager,
+    ) -> Option<Result<Vec<u8>, NoResponse>> {
+        let session = self.deferred?;
+        let answer = match handlers::scan::blocking_scan_answer(mgr) {
+            Some(plain) => self.security.encrypt(session, &plain),
+            None if !mgr.running() => Err(Reject::ServiceStopped.into()),
+            None => return None,
+        };
+        self.deferred = None;
+        Some(answer)
     }
 
     pub(crate) fn endpoints(&self) -> &[Endpoint] {
@@ -104,7 +138,26 @@ impl Protocomm {
     }
 
     /// `protocomm_req_handle()`.
-    pub(crate) fn handle(
+    pub(crate) fn req_handle(
+        &mut self,
+        mgr: &mut Manager,
+        rng: &mut dyn DeviceRng,
+        endpoint: &str,
+        session: SessionId,
+        request: &[u8],
+        now: Instant,
+    ) -> Result<Reply, NoResponse> {
+        if self.deferred.is_some() {
+            return Err(Reject::Busy.into());
+        }
+        let reply = self.dispatch(mgr, rng, endpoint, session, request, now)?;
+        if reply == Reply::Deferred {
+            self.deferred = Some(session);
+        }
+        Ok(reply)
+    }
+
+    fn dispatch(
         &mut self,
         mgr: &mut Manager,
         rng: &mut dyn DeviceRng,
@@ -130,16 +183,16 @@ impl Protocomm {
                 result.map(Reply::Ready)
             }
             EndpointKind::Config => data(&mut self.security, session, request, |p| {
-                handlers::config::handle(mgr, p, now)
+                handlers::config::prov_config(mgr, p, now)
             }),
             EndpointKind::Scan => data(&mut self.security, session, request, |p| {
-                handlers::scan::handle(mgr, p, now)
+                handlers::scan::prov_scan(mgr, p, now)
             }),
             EndpointKind::Ctrl => data(&mut self.security, session, request, |p| {
-                handlers::ctrl::handle(mgr, p)
+                handlers::ctrl::prov_ctrl(mgr, p)
             }),
             EndpointKind::Custom(b) => data(&mut self.security, session, request, |p| {
-                handlers::custom::handle(&b, p)
+                handlers::custom::custom_endpoint(&b, p)
             }),
         }
     }
@@ -150,11 +203,11 @@ fn data(
     security: &mut SecurityLayer,
     session: SessionId,
     request: &[u8],
-    handler: impl FnOnce(&[u8]) -> Result<HandlerReply, NoResponse>,
+    handler: impl FnOnce(&[u8]) -> Result<Reply, NoResponse>,
 ) -> Result<Reply, NoResponse> {
     let plain = security.decrypt(session, request)?;
     match handler(&plain)? {
-        HandlerReply::Ready(p) => security.encrypt(session, &p).map(Reply::Ready),
-        HandlerReply::Deferred => Ok(Reply::Deferred),
+        Reply::Ready(p) => security.encrypt(session, &p).map(Reply::Ready),
+        Reply::Deferred => Ok(Reply::Deferred),
     }
 }

@@ -45,7 +45,9 @@ impl DeviceRng for SeededRng {
 ///
 /// Cloning shares the state, so a test keeps a handle after giving the device its copy and checks
 /// [`RecordedRng::problems`] at the end: a draw with no recorded value, or of another length, is a problem
-/// (and gets zeros), because it means the device drew randomness where ESP-IDF did not.
+/// (and gets zeros), because it means the device drew randomness where ESP-IDF did not. The one exception
+/// is [`Draw::SessionCookie`]: the recordings were made over the console, which has no cookies, so an HTTP
+/// replay's cookies come from a counter (1, 2, …) and are never a problem.
 #[derive(Clone, Debug, Default)]
 pub struct RecordedRng {
     inner: Arc<Mutex<Recorded>>,
@@ -55,6 +57,7 @@ pub struct RecordedRng {
 struct Recorded {
     values: HashMap<Draw, VecDeque<Vec<u8>>>,
     problems: Vec<String>,
+    cookies: u32,
 }
 
 impl RecordedRng {
@@ -87,6 +90,14 @@ impl RecordedRng {
 impl DeviceRng for RecordedRng {
     fn fill(&mut self, draw: Draw, out: &mut [u8]) {
         let mut rec = self.lock();
+        if draw == Draw::SessionCookie && !rec.values.contains_key(&draw) {
+            rec.cookies = rec.cookies.wrapping_add(1);
+            let cookie = rec.cookies.to_le_bytes();
+            for (o, b) in out.iter_mut().zip(cookie.iter().cycle()) {
+                *o = *b;
+            }
+            return;
+        }
         match rec.values.get_mut(&draw).and_then(VecDeque::pop_front) {
             Some(v) if v.len() == out.len() => out.copy_from_slice(&v),
             Some(v) => {

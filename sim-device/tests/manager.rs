@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::call;
 use sim_device::{
     Ap, ApFault, Credentials, CustomEndpoint, Device, DeviceConfig, DeviceEvent, DisconnectReason,
-    EspErr, Profile, ProvEvent, Reject, SeededRng, ServiceState, WifiWorld,
+    EspErr, Profile, ProvEvent, Reject, SeededRng, ServiceState, Until, WifiWorld,
 };
 
 const GET_STATUS: &[u8] = &[0x52, 0x00];
@@ -53,12 +53,11 @@ fn set_config(ssid: &str, pass: &str) -> Vec<u8> {
     out
 }
 
-fn advance(d: &mut Device, now: &mut Instant, ms: u64) {
-    let target = *now + Duration::from_millis(ms);
-    while let Some(t) = d.poll_timeout().filter(|t| *t <= target) {
-        d.handle_timeout(t);
-    }
-    *now = target;
+/// Moves time on by `ms` through the core's drive loop; returns the events it produced.
+fn advance(d: &mut Device, now: &mut Instant, ms: u64) -> Vec<DeviceEvent> {
+    let done = d.advance(*now, Until::At(*now + Duration::from_millis(ms)));
+    *now = done.now;
+    done.events
 }
 
 fn events(d: &mut Device) -> Vec<DeviceEvent> {
@@ -101,9 +100,8 @@ fn connected_status_matches_spec_example_and_auto_stop_fires_30s_after_ip() {
     // Provisioning ended at 2 s; GOT_IP came at 1.55 s (1 s apply delay, 0.5 s association, 50 ms DHCP).
     advance(&mut d, &mut now, 29_549);
     assert!(d.is_running());
-    advance(&mut d, &mut now, 1);
+    let ev = advance(&mut d, &mut now, 1);
     assert!(!d.is_running());
-    let ev = events(&mut d);
     assert!(
         ev.contains(&DeviceEvent::TransportStop) && ev.contains(&DeviceEvent::Prov(ProvEvent::End))
     );
@@ -139,8 +137,7 @@ fn provisioned_device_skips_provisioning_unless_forced() {
         Reject::ServiceStopped
     );
     let mut t = now;
-    advance(&mut d, &mut t, 1000);
-    let ev = events(&mut d);
+    let ev = advance(&mut d, &mut t, 1000);
     assert!(
         ev.iter().any(|e| matches!(
             e,
@@ -252,13 +249,13 @@ fn vanishing_ap_turns_success_into_failure() {
     assert_eq!(d.service_state(), ServiceState::Success);
     // Vanishes at 2.55 s (beacon timeout, unmapped: reconnect); the reconnect finds no AP (201), which
     // maps to NetworkNotFound: SUCCESS falls back to FAIL (spec §5.1).
-    advance(&mut d, &mut now, 1500);
+    let ev = advance(&mut d, &mut now, 1500);
     assert_eq!(d.service_state(), ServiceState::Fail);
     assert_eq!(
         hex::encode(call(&mut d, "prov-config", 0, GET_STATUS, now).unwrap()),
         "08015a0410035001"
     );
-    let fail = events(&mut d).into_iter().any(|e| {
+    let fail = ev.into_iter().any(|e| {
         e == DeviceEvent::Prov(ProvEvent::CredFail(
             sim_device::ConnectFailure::NetworkNotFound,
         ))

@@ -16,7 +16,7 @@ use proto::wifi_prov::{wi_fi_scan_payload, CmdScanResult, WiFiScanPayload};
 use prov_client::srp;
 use sim_device::{
     Ap, Device, DeviceConfig, DeviceEvent, Misbehaviour, Reject, Sec2Patch, Secret, Security,
-    SecurityEvent, SeededRng, WifiWorld,
+    SecurityEvent, SeededRng, Until, WifiWorld,
 };
 
 fn device(cfg: &DeviceConfig, m: Option<Misbehaviour>) -> (Device, Instant) {
@@ -89,8 +89,9 @@ fn wifi(aps: Vec<Ap>) -> DeviceConfig {
 }
 
 fn advance(d: &mut Device, now: &mut Instant, ms: u64) {
-    *now += Duration::from_millis(ms);
-    d.handle_timeout(*now);
+    *now = d
+        .advance(*now, Until::At(*now + Duration::from_millis(ms)))
+        .now;
 }
 
 #[test]

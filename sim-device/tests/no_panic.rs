@@ -3,13 +3,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{call, sec1, sec2};
 use proptest::prelude::*;
 use prov_client::srp;
 use prov_client::Cipher;
-use sim_device::{CustomEndpoint, Device, DeviceConfig, Sec2Patch, Secret, Security, SeededRng};
+use sim_device::{
+    CustomEndpoint, Device, DeviceConfig, Sec2Patch, Secret, Security, SeededRng, Until,
+};
 
 const ENDPOINTS: &[&str] = &[
     "proto-ver",
@@ -76,15 +78,7 @@ fn prepare(dev: &mut Device, scheme: Scheme, stage: u8, now: Instant) {
 
 fn fresh_session_works(dev: &mut Device, scheme: Scheme, now: Instant) {
     // Let any blocking scan started by the garbage finish, as a transport would wait for it.
-    let mut t = now;
-    for _ in 0..500 {
-        if !dev.is_busy() {
-            break;
-        }
-        t += Duration::from_millis(120);
-        dev.handle_timeout(t);
-        let _ = dev.poll_reply();
-    }
+    let t = dev.advance(now, Until::Reply).now;
     if dev.is_busy() {
         // A blocking scan started after ApplyConfig never completes on ESP-IDF either (spec §5.2): the
         // device must then refuse further requests as busy rather than misbehave.

@@ -6,21 +6,19 @@
 //!
 //! Virtual time starts at a fixed base instant and only moves when the device defers a reply (e.g. a
 //! blocking Wi-Fi scan, which advances time to each of the device's timers until the reply is ready)
-//! or at an `advance` directive (every device timer due within the interval fires, in order).
+//! or at an `advance` directive (every device timer due within the interval fires, in order): both
+//! through the core's drive loop, `Device::advance`.
 
 use std::time::{Duration, Instant};
 
-use sim_device::{Device, NoResponse, Reply};
+use sim_device::device::MAX_EXPIRIES;
+use sim_device::{Device, NoResponse, Reply, Stall, Until};
 
 use crate::compare;
 use crate::error::VectorError;
 use crate::report::{esp_err_name, Mismatch, Outcome, ScenarioReport, StepLog};
 use crate::schema::{AdvanceStep, Expected, RequestStep, Scenario, Step};
 use crate::setup::{self, RecordedDraw};
-
-/// Upper bound on timer expiries processed while waiting for one deferred reply or within one
-/// `advance` directive; reaching it means the device keeps re-arming timers without progress.
-pub const MAX_TIMER_EXPIRIES: usize = 10_000;
 
 /// Replays `scenario` from a freshly started device and reports how each step compared.
 ///
@@ -151,70 +149,54 @@ impl Run {
 
     fn wait_deferred(&mut self, events: &mut Vec<String>) -> Outcome {
         let start = self.now;
-        for _ in 0..MAX_TIMER_EXPIRIES {
-            if let Some(reply) = self.device().poll_reply() {
+        let done = self.device.advance(self.now, Until::Reply);
+        self.now = done.now;
+        events.extend(done.events.iter().map(|ev| format!("event: {ev:?}")));
+        match (done.replies.into_iter().next(), done.stalled) {
+            (Some(reply), _) => {
                 events.push(format!(
                     "harness: deferred reply after {} ms of virtual time",
                     self.now.duration_since(start).as_millis()
                 ));
-                return match reply {
+                match reply {
                     Ok(bytes) => Outcome::Response(bytes),
                     Err(e) => error_outcome(&e),
-                };
+                }
             }
-            let Some(at) = self.device().poll_timeout() else {
-                return Outcome::Harness(
-                    "the device deferred its reply but has no timer pending, so it can never arrive"
-                        .to_owned(),
-                );
-            };
-            self.now = self.now.max(at);
-            let now = self.now;
-            let device = self.device();
-            device.handle_timeout(now);
-            events.extend(drain_events(device));
+            (None, Some(Stall::NoTimer)) | (None, None) => Outcome::Harness(
+                "the device deferred its reply but has no timer pending, so it can never arrive"
+                    .to_owned(),
+            ),
+            (None, Some(Stall::TooManyExpiries)) => Outcome::Harness(format!(
+                "deferred reply still missing after {MAX_EXPIRIES} timer expiries ({} ms of virtual time)",
+                self.now.duration_since(start).as_millis()
+            )),
         }
-        Outcome::Harness(format!(
-            "deferred reply still missing after {MAX_TIMER_EXPIRIES} timer expiries ({} ms of virtual time)",
-            self.now.duration_since(start).as_millis()
-        ))
     }
 
     fn advance(&mut self, adv: &AdvanceStep) -> (StepLog, Option<Mismatch>) {
-        let mut events = Vec::new();
         let target = self.now + Duration::from_millis(adv.millis);
-        let mut expiries = 0usize;
-        let mut mismatch = None;
-        while let Some(at) = self.device().poll_timeout() {
-            if at > target {
-                break;
-            }
-            expiries += 1;
-            if expiries > MAX_TIMER_EXPIRIES {
-                mismatch = Some(Mismatch {
-                    step: adv.step,
-                    endpoint: format!("advance {} ms", adv.millis),
-                    expected: Outcome::Harness("virtual time reaches the target".to_owned()),
-                    actual: Outcome::Harness(format!(
-                        "more than {MAX_TIMER_EXPIRIES} timer expiries before the target"
-                    )),
-                    detail: None,
-                });
-                break;
-            }
-            self.now = self.now.max(at);
-            let now = self.now;
-            let device = self.device();
-            device.handle_timeout(now);
-            events.extend(drain_events(device));
-        }
-        self.now = self.now.max(target);
+        let done = self.device.advance(self.now, Until::At(target));
+        self.now = done.now;
+        let mismatch = done.stalled.map(|_| Mismatch {
+            step: adv.step,
+            endpoint: format!("advance {} ms", adv.millis),
+            expected: Outcome::Harness("virtual time reaches the target".to_owned()),
+            actual: Outcome::Harness(format!(
+                "more than {MAX_EXPIRIES} timer expiries before the target"
+            )),
+            detail: None,
+        });
         let log = StepLog {
             step: adv.step,
             what: format!("advance {} ms", adv.millis),
             passed: mismatch.is_none(),
-            summary: format!("{expiries} timer expiries"),
-            events,
+            summary: format!("{} timer expiries", done.expiries),
+            events: done
+                .events
+                .iter()
+                .map(|ev| format!("event: {ev:?}"))
+                .collect(),
         };
         (log, mismatch)
     }

@@ -10,18 +10,19 @@ use proto::wifi_prov::{
     WiFiConfigPayload, WifiAttemptFailed, WifiConnectedState,
 };
 
-use super::HandlerReply;
+use super::Reply;
 use crate::config::{Credentials, Profile};
 use crate::error::{NoResponse, Reject};
 use crate::manager::{Manager, StatusView};
 use crate::misbehave::Misbehaviour;
 use crate::wifi::ConnectFailure;
 
-pub(crate) fn handle(
+/// `prov-config`: decode, run the command, encode the answer.
+pub(crate) fn prov_config(
     mgr: &mut Manager,
     req: &[u8],
     now: Instant,
-) -> Result<HandlerReply, NoResponse> {
+) -> Result<Reply, NoResponse> {
     let req = WiFiConfigPayload::decode(req).map_err(|_| Reject::Undecodable)?;
     let payload = match req.msg {
         0 => Payload::RespGetStatus(get_status(mgr, now)),
@@ -43,11 +44,11 @@ pub(crate) fn handle(
             Payload::RespApplyConfig(RespApplyConfig { status })
         }
         6 | 8 | 10 if mgr.profile() == Profile::NetworkProv12 => {
-            return Ok(HandlerReply::Ready(thread_on_wifi_build(req.msg)));
+            return Ok(Reply::Ready(thread_on_wifi_build(req.msg)));
         }
         _ => return Err(Reject::UnknownCommand.into()),
     };
-    Ok(HandlerReply::Ready(
+    Ok(Reply::Ready(
         WiFiConfigPayload {
             msg: req.msg + 1,
             payload: Some(payload),

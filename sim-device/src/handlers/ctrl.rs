@@ -7,12 +7,13 @@ use proto::wifi_prov::{
     wi_fi_ctrl_payload::Payload, RespCtrlReprov, RespCtrlReset, WiFiCtrlPayload,
 };
 
-use super::HandlerReply;
+use super::Reply;
 use crate::config::Profile;
 use crate::error::{NoResponse, Reject};
 use crate::manager::Manager;
 
-pub(crate) fn handle(mgr: &mut Manager, req: &[u8]) -> Result<HandlerReply, NoResponse> {
+/// `prov-ctrl`: decode, run the command, encode the answer.
+pub(crate) fn prov_ctrl(mgr: &mut Manager, req: &[u8]) -> Result<Reply, NoResponse> {
     let req = WiFiCtrlPayload::decode(req).map_err(|_| Reject::Undecodable)?;
     let (ok, payload) = match req.msg {
         1 => (
@@ -35,12 +36,12 @@ pub(crate) fn handle(mgr: &mut Manager, req: &[u8]) -> Result<HandlerReply, NoRe
                 status: Status::InvalidArgument as i32,
                 payload: Some(payload),
             };
-            return Ok(HandlerReply::Ready(resp.encode_to_vec()));
+            return Ok(Reply::Ready(resp.encode_to_vec()));
         }
         _ => return Err(Reject::UnknownCommand.into()),
     };
     let status = if ok { 0 } else { Status::InternalError as i32 };
-    Ok(HandlerReply::Ready(
+    Ok(Reply::Ready(
         WiFiCtrlPayload {
             msg: req.msg + 1,
             status,

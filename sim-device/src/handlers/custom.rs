@@ -1,10 +1,14 @@
 //! Application ("custom") endpoints (spec §6.6): ordinary data endpoints with an app-defined payload.
 
-use super::HandlerReply;
+use super::Reply;
 use crate::config::CustomBehaviour;
 use crate::error::{EspErr, NoResponse, Reject};
 
-pub(crate) fn handle(behaviour: &CustomBehaviour, req: &[u8]) -> Result<HandlerReply, NoResponse> {
+/// An application endpoint: answer as its behaviour says.
+pub(crate) fn custom_endpoint(
+    behaviour: &CustomBehaviour,
+    req: &[u8],
+) -> Result<Reply, NoResponse> {
     let out = match behaviour {
         CustomBehaviour::Echo => req.to_vec(),
         CustomBehaviour::Fixed(bytes) => bytes.clone(),
@@ -13,5 +17,5 @@ pub(crate) fn handle(behaviour: &CustomBehaviour, req: &[u8]) -> Result<HandlerR
         // The handler's output buffer would be malloc(0), NULL on a chip.
         return Err(NoResponse::with(EspErr::NoMem, Reject::CustomHandlerFailed));
     }
-    Ok(HandlerReply::Ready(out))
+    Ok(Reply::Ready(out))
 }

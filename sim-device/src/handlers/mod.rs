@@ -10,25 +10,24 @@ pub(crate) mod scan;
 pub(crate) mod ver;
 
 use crate::error::{NoResponse, Reject};
-use crate::event::DeviceEvent;
 use crate::manager::Manager;
 use crate::misbehave::Misbehaviour;
 
-/// A handler's answer.
-#[derive(Debug)]
-pub(crate) enum HandlerReply {
-    /// Plaintext response, ready now.
+/// What a request produced: at the handler a plaintext answer, from protocomm the bytes to send
+/// (ciphertext on data endpoints under Security 1/2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// The response, ready now.
     Ready(Vec<u8>),
-    /// The response comes later (blocking scan).
+    /// The response comes later (a blocking scan): `Device::advance` produces it.
     Deferred,
 }
 
 /// A command whose payload oneof is missing (`missing`) or of another command: `ESP_FAIL`. Under the
 /// misbehaviour `crash-on-missing-payload` a missing one crashes the device instead (older firmware
-/// dereferenced NULL); the driver sees [`DeviceEvent::Crashed`] and reboots.
-pub(crate) fn bad_payload(mgr: &mut Manager, missing: bool) -> NoResponse {
+/// dereferenced NULL): the request fails with [`Reject::Crashed`], and the driver reboots the device.
+pub(crate) fn bad_payload(mgr: &Manager, missing: bool) -> NoResponse {
     if missing && mgr.misbehaves(Misbehaviour::CrashOnMissingPayload) {
-        mgr.push_event(DeviceEvent::Crashed);
         return Reject::Crashed.into();
     }
     Reject::PayloadMismatch.into()

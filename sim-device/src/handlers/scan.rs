@@ -10,17 +10,14 @@ use proto::wifi_prov::{
     WiFiScanResult,
 };
 
-use super::HandlerReply;
+use super::Reply;
 use crate::config::Profile;
 use crate::error::{NoResponse, Reject};
 use crate::manager::Manager;
 use crate::misbehave::Misbehaviour;
 
-pub(crate) fn handle(
-    mgr: &mut Manager,
-    req: &[u8],
-    now: Instant,
-) -> Result<HandlerReply, NoResponse> {
+/// `prov-scan`: decode, run the command, encode the answer (a blocking ScanStart defers it).
+pub(crate) fn prov_scan(mgr: &mut Manager, req: &[u8], now: Instant) -> Result<Reply, NoResponse> {
     let req = WiFiScanPayload::decode(req).map_err(|_| Reject::Undecodable)?;
     match req.msg {
         0 => {
@@ -29,9 +26,9 @@ pub(crate) fn handle(
                 return Err(super::bad_payload(mgr, missing));
             };
             if mgr.scan_start(now, cmd.blocking, cmd.group_channels) {
-                return Ok(HandlerReply::Deferred);
+                return Ok(Reply::Deferred);
             }
-            Ok(HandlerReply::Ready(scan_start_response()))
+            Ok(Reply::Ready(scan_start_response()))
         }
         2 => {
             let (scan_finished, result_count) = mgr.scan_status();
@@ -39,7 +36,7 @@ pub(crate) fn handle(
                 scan_finished,
                 result_count,
             });
-            Ok(HandlerReply::Ready(encode(3, 0, payload)))
+            Ok(Reply::Ready(encode(3, 0, payload)))
         }
         4 => {
             let missing = req.payload.is_none();
@@ -75,7 +72,7 @@ pub(crate) fn handle(
                     auth: ap.auth as i32,
                 });
             }
-            Ok(HandlerReply::Ready(encode(
+            Ok(Reply::Ready(encode(
                 5,
                 status,
                 Payload::RespScanResult(RespScanResult { entries }),
@@ -94,15 +91,21 @@ pub(crate) fn handle(
                 status: Status::InvalidArgument as i32,
                 payload: Some(payload),
             };
-            Ok(HandlerReply::Ready(resp.encode_to_vec()))
+            Ok(Reply::Ready(resp.encode_to_vec()))
         }
         _ => Err(Reject::UnknownCommand.into()),
     }
 }
 
-/// The ScanStart answer, also sent when a deferred blocking scan completes.
-pub(crate) fn scan_start_response() -> Vec<u8> {
+/// The ScanStart answer.
+fn scan_start_response() -> Vec<u8> {
     encode(1, 0, Payload::RespScanStart(RespScanStart {}))
+}
+
+/// The answer of a deferred blocking ScanStart, once its scan is over (the handler's `vTaskDelay` loop
+/// saw `scan_finished`).
+pub(crate) fn blocking_scan_answer(mgr: &mut Manager) -> Option<Vec<u8>> {
+    mgr.take_blocking_scan_done().then(scan_start_response)
 }
 
 fn encode(msg: i32, status: i32, payload: Payload) -> Vec<u8> {

@@ -97,8 +97,12 @@ pub fn describe(e: &DeviceEvent) -> Value {
         }
         DeviceEvent::EraseCredentials => json!({"kind": "store", "event": "CREDENTIALS_ERASED"}),
         DeviceEvent::TransportStop => json!({"kind": "transport", "event": "TRANSPORT_STOP"}),
-        DeviceEvent::Crashed => json!({"kind": "system", "event": "CRASH"}),
     }
+}
+
+/// The record of a firmware crash (a request answered `Reject::Crashed`); the reboot follows.
+pub fn crash() -> Value {
+    json!({"kind": "system", "event": "CRASH"})
 }
 
 /// Emit the record as one `tracing` line (target `sim_device::event`).

@@ -1,7 +1,9 @@
 //! The runtime around the sans-IO core: what turns a [`Device`](crate::Device) into a process.
 //!
-//! - [`driver`]: the device task (wall-clock or virtual time, OS or injected randomness, persistence,
-//!   reboots) and its handle; [`options`]: what it starts with, its status, errors and control operations;
+//! - [`board`]: the [`Device`](crate::Device) with what the hardware around it does (clock, randomness,
+//!   flash, power, radio environment, event history), synchronous;
+//! - [`driver`]: the device task, a board on a tokio task, and its handle; [`options`]: what a board starts
+//!   with, its status, errors, sessions and control operations;
 //! - [`world`]: the world file (fake radio environment) in TOML;
 //! - [`store`]: crash-safe credential persistence under `--state-dir`;
 //! - [`events`]: events as log lines and history records;
@@ -11,6 +13,7 @@
 //! Transports live in [`crate::transport`]; they only talk to the [`driver::DeviceHandle`].
 
 pub mod banner;
+pub mod board;
 pub mod control;
 pub mod driver;
 pub mod events;
@@ -18,6 +21,8 @@ pub mod options;
 pub mod store;
 pub mod world;
 
+pub use board::{Board, Outcome};
 pub use driver::{
-    spawn, ControlOp, DeviceHandle, EndpointEntry, RequestError, RngFactory, SimOptions, Status,
+    spawn, Answered, ControlOp, DeviceHandle, EndpointEntry, RequestError, RngFactory, SessionRef,
+    SimOptions, Status,
 };

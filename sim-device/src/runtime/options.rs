@@ -1,6 +1,7 @@
 //! The device task's public vocabulary: what it is started with ([`SimOptions`]), what transports watch
 //! ([`Status`]), why a request got no reply ([`RequestError`]) and what the control channel may ask
-//! ([`ControlOp`]). The task itself is in [`super::driver`].
+//! ([`ControlOp`]), and which session a request belongs to ([`SessionRef`]). The board is in
+//! [`super::board`], the task around it in [`super::driver`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::rng::DeviceRng;
 use crate::runtime::store::CredentialStore;
 use crate::runtime::world::{World, WorldFile};
 use crate::wifi::DisconnectReason;
+use crate::SessionId;
 
 /// Makes the device RNG for boot number `boot` (0 first). Lets a harness inject exactly the values a golden
 /// vector recorded (e.g. a [`RecordedRng`](crate::RecordedRng) per boot) while requests go through a real
@@ -28,13 +30,26 @@ pub struct SimOptions {
     pub store: Option<CredentialStore>,
     /// A seed for reproducible runs (keys, nonces, cookies); `None` uses OS randomness.
     pub seed: Option<Vec<u8>>,
-    /// The device RNG of each boot, instead of `seed`/OS randomness. Session cookies are not drawn from it:
-    /// they still come from `seed` (or the OS), so the device's draws are exactly the protocol's.
+    /// The device RNG of each boot, instead of `seed`/OS randomness (HTTP session cookies are drawn from
+    /// it too, as [`Draw::SessionCookie`](crate::Draw::SessionCookie)).
     pub rng: Option<RngFactory>,
     /// Run on virtual time: the clock stands still except under [`ControlOp::Advance`], and a deferred
     /// reply (a blocking scan) moves it to each device timer until the reply is ready, as the golden
     /// vectors' recorder did. Deterministic replays use it; wall-clock time otherwise.
     pub virtual_clock: bool,
+}
+
+/// The transport session a request belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionRef {
+    /// An open session: a BLE connection, a console session id, a continued HTTP cookie.
+    Open(SessionId),
+    /// A new session under a random id (`protocomm_httpd` for a request without a usable cookie),
+    /// closing the one it replaces.
+    Fresh {
+        /// The session this client's new one replaces, if any.
+        replaces: Option<SessionId>,
+    },
 }
 
 /// A registered endpoint, as transports address it.

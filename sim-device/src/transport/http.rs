@@ -26,7 +26,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::misbehave::Misbehaviour;
-use crate::runtime::DeviceHandle;
+use crate::runtime::{DeviceHandle, RequestError, SessionRef};
 use crate::transport::httpd::{self, Cookie, Head, HttpdError, ReadError};
 
 /// `protocomm_httpd`'s `MAX_REQ_BODY_LEN`.
@@ -313,37 +313,50 @@ async fn post(
             Cookie::Unusable => (s.sock == Some(guard.id) && s.cookie.is_some(), s.cookie),
         }
     };
-    let session = if same {
-        previous?
-    } else {
-        if let Some(old) = previous {
-            handle.close_session(boot, old).await;
-        }
-        let id = handle.new_cookie().await.ok()?;
-        handle.open_session(boot, id).await;
-        {
-            let mut s = lock(&shared.sessions);
-            s.cookie = Some(id);
-            s.sock = Some(guard.id);
-        }
-        guard.owns_session_ctx = true;
-        tracing::debug!(conn = guard.id, session = id, "new session");
-        id
-    };
+    let fresh = !same;
+    let replaces = previous;
     // Misbehaviour `empty-body-processed` (Zephyr): an empty body reaches the endpoint.
     let empty_ok = head.content_len == 0 && misbehaves(Misbehaviour::EmptyBodyProcessed);
-    if (head.content_len == 0 && !empty_ok) || head.content_len > MAX_REQ_BODY_LEN {
+    let body = if (head.content_len == 0 && !empty_ok) || head.content_len > MAX_REQ_BODY_LEN {
         tracing::info!(
             conn = guard.id,
             len = head.content_len,
             "content length missing or over 4096"
         );
-        return None;
-    }
-    let body = httpd::read_body(rd, buf, head.content_len).await?;
+        None
+    } else {
+        httpd::read_body(rd, buf, head.content_len).await
+    };
     let endpoint = head.uri.strip_prefix('/').unwrap_or(&head.uri);
-    match handle.request(boot, endpoint, session, body).await {
-        Ok(reply) => Some(httpd::ok_response(&reply, (!same).then_some(session))),
+    let (session, reply) = match (body, fresh) {
+        (Some(body), false) => {
+            let session = previous?;
+            let reply = handle.request(boot, endpoint, session, body).await;
+            (session, reply)
+        }
+        (Some(body), true) => {
+            let answered = handle
+                .request_in(boot, endpoint, SessionRef::Fresh { replaces }, body)
+                .await
+                .ok()?;
+            (answered.session, answered.reply)
+        }
+        // ESP-IDF opens the new session before it looks at the body, so a refused body still has one.
+        (None, true) => (
+            handle.open_fresh_session(boot, replaces).await?,
+            Err(RequestError::Gone),
+        ),
+        (None, false) => return None,
+    };
+    if fresh {
+        let mut s = lock(&shared.sessions);
+        s.cookie = Some(session);
+        s.sock = Some(guard.id);
+        guard.owns_session_ctx = true;
+        tracing::debug!(conn = guard.id, session, "new session");
+    }
+    match reply {
+        Ok(reply) => Some(httpd::ok_response(&reply, fresh.then_some(session))),
         Err(_) => None,
     }
 }
