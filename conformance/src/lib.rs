@@ -21,3 +21,4 @@ pub mod model;
 pub mod report;
 pub mod runner;
 pub mod selfcheck;
+pub mod steps;

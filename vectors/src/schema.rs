@@ -56,6 +56,21 @@ pub struct Inputs {
     /// Security 2 SRP verifier (hex), required when `security` is 2.
     #[serde(default)]
     pub sec2_verifier_hex: Option<String>,
+    /// Security 2 username the device was provisioned with.
+    #[serde(default)]
+    pub sec2_username: Option<String>,
+    /// Security 2 password the verifier was made from.
+    #[serde(default)]
+    pub sec2_password: Option<String>,
+    /// The PoP the recorded client used, when it differs from the device's (`pop`).
+    #[serde(default)]
+    pub client_pop: Option<String>,
+    /// The password the recorded client used, when it differs from the device's (`sec2_password`).
+    #[serde(default)]
+    pub client_password: Option<String>,
+    /// The recorded client's secrets (X25519 key, SRP `a`), in the order it drew them.
+    #[serde(default)]
+    pub client_secrets: Vec<ClientSecret>,
     /// The fake Wi-Fi driver's world.
     pub fake_wifi: FakeWifi,
 }
@@ -107,6 +122,9 @@ pub struct RawStep {
     /// `null`, or the error `protocomm_req_handle()` returned.
     #[serde(default)]
     pub error: Option<ExpectedError>,
+    /// Plaintext of an encrypted request (absent for plaintext endpoints / security 0).
+    #[serde(default)]
+    pub request_plaintext_hex: Option<String>,
     /// Decrypted response (absent for plaintext endpoints / security 0).
     #[serde(default)]
     pub response_plaintext_hex: Option<String>,
@@ -125,6 +143,16 @@ pub struct RawStep {
     /// Device-side diagnostics captured during the step (tab-separated lines).
     #[serde(default)]
     pub device_trace: Vec<String>,
+}
+
+/// One recorded client secret.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClientSecret {
+    /// What it is (e.g. `client_srp_a (bit 255 forced)`).
+    #[serde(default)]
+    pub what: String,
+    /// The bytes, hex.
+    pub hex: String,
 }
 
 /// The `error` object of a failed request.
@@ -180,6 +208,8 @@ pub struct RequestStep {
     pub request: Vec<u8>,
     /// What the oracle device answered.
     pub expected: Expected,
+    /// Plaintext of the request, when it was encrypted.
+    pub request_plaintext: Option<Vec<u8>>,
     /// Decrypted expected response, when recorded.
     pub response_plaintext: Option<Vec<u8>>,
     /// The response depends on uninitialised memory: compare structure, not bytes.
@@ -300,6 +330,11 @@ fn check_step(raw: &RawStep) -> Result<Step, String> {
             ))
         }
     };
+    let request_plaintext = raw
+        .request_plaintext_hex
+        .as_deref()
+        .map(|h| decode_hex(h, &format!("step {n}: request_plaintext_hex")))
+        .transpose()?;
     let response_plaintext = raw
         .response_plaintext_hex
         .as_deref()
@@ -315,6 +350,7 @@ fn check_step(raw: &RawStep) -> Result<Step, String> {
         session_id,
         request,
         expected,
+        request_plaintext,
         response_plaintext,
         nondeterministic,
         note,

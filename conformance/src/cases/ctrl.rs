@@ -7,11 +7,11 @@ use proto::protocomm::Status;
 use proto::wifi_prov::WifiStationState;
 
 use crate::case::{session_possible, short_hex, Case, Ctx, Step, Stop};
-use crate::cases::config::{
+use crate::ensure;
+use crate::steps::config::{
     apply_ok, call_maybe, esp_family, expect_connected, expect_connecting, fail_auth, set_ok, show,
     status_raw,
 };
-use crate::ensure;
 use prov_client::messages;
 use prov_client::Profile;
 

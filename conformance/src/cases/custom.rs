@@ -3,11 +3,11 @@
 
 use crate::case::Group::Custom as G;
 use crate::case::{secure, session_possible, short_hex, Case, Ctx, Env, Step, Stop};
-use crate::cases::config::{call_maybe, status_raw};
 use crate::dut::http::RawResponse;
 use crate::ensure;
 use crate::link::Transport;
 use crate::model::Answer;
+use crate::steps::config::{call_maybe, status_raw};
 use prov_client::Cipher;
 use prov_client::Profile;
 

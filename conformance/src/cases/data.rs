@@ -6,12 +6,12 @@
 
 use crate::case::Group::Data as G;
 use crate::case::{only_sec, secure, short_hex, Case, Ctx, Env, Step, Stop};
-use crate::cases::session::{
+use crate::ensure;
+use crate::model::Answer;
+use crate::steps::session::{
     can_session, command1, establish, finish_with, in_session, pending, raw, refuse, refuse_with,
     secure_session, status_ok,
 };
-use crate::ensure;
-use crate::model::Answer;
 use prov_client::{messages, Cipher, Ctr, Gcm};
 
 /// The data cases.

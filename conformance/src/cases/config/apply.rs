@@ -8,14 +8,14 @@ use proto::protocomm::Status;
 use proto::wifi_prov::resp_get_status::State;
 use proto::wifi_prov::{WiFiScanResult, WifiAuthMode, WifiConnectFailedReason, WifiStationState};
 
-use super::{
+use crate::case::{Ctx, Step, Stop};
+use crate::description::Network;
+use crate::ensure;
+use crate::steps::config::{
     apply_ok, apply_raw, esp_family, expect_connected, expect_connecting, expect_failure,
     fail_auth, set_ok, show, show_connected, status_raw, APPLY_INTERNAL_ERROR, STATUS_CONNECTING,
 };
-use crate::case::{Ctx, Step, Stop};
-use crate::cases::scan;
-use crate::description::Network;
-use crate::ensure;
+use crate::steps::scan;
 use prov_client::messages;
 use prov_client::Profile;
 

@@ -4,12 +4,12 @@
 use proto::protocomm::Status;
 use proto::wifi_prov::WifiStationState;
 
-use super::{
+use crate::case::{short_hex, Ctx, Step, Stop};
+use crate::ensure;
+use crate::steps::config::{
     apply_raw, call_maybe, esp_family, no_response_fail, set_config_raw, set_ok, show, status_raw,
     APPLY_INTERNAL_ERROR, SET_INVALID_ARGUMENT, SET_SUCCESS, STATUS_CONNECTING,
 };
-use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::ensure;
 use prov_client::messages;
 use prov_client::Profile;
 

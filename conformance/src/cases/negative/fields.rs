@@ -5,7 +5,7 @@ use proto::protocomm::sec1_payload;
 
 use super::{complete, finish_pending, still_works};
 use crate::case::{Ctx, Step, Stop};
-use crate::cases::session::{pending, refuse, SESSION};
+use crate::steps::session::{pending, refuse, SESSION};
 use prov_client::{messages, sec1, sec2, Handshake};
 
 // ---- Security 1 fields ---------------------------------------------------------------------------

@@ -9,8 +9,8 @@ use proto::protocomm::{
 
 use super::{still_works, vector};
 use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::cases::session::{raw, refuse, status_ok, SESSION};
 use crate::ensure;
+use crate::steps::session::{raw, refuse, status_ok, SESSION};
 use prov_client::Profile;
 use prov_client::{messages, sec2};
 

@@ -12,7 +12,7 @@
 
 use crate::case::Group::Negative as G;
 use crate::case::{always, only_sec, secure, session_possible, Case, Ctx, Env, Step, Stop};
-use crate::cases::session::{
+use crate::steps::session::{
     can_session, command1, establish, raw, secure_session, status_ok, SESSION,
 };
 use prov_client::Handshake;

@@ -6,7 +6,7 @@ use proto::protocomm::{sec1_payload, sec2_payload, S2SessionCmd1, SessionCmd0, S
 
 use super::{finish_pending, still_works, vector};
 use crate::case::{Ctx, Step};
-use crate::cases::session::{in_session, pending, refuse, refuse_with, status_ok, SESSION};
+use crate::steps::session::{in_session, pending, refuse, refuse_with, status_ok, SESSION};
 use prov_client::{messages, Handshake};
 
 fn client_pubkey_cmd0(hs: &Handshake) -> Vec<u8> {

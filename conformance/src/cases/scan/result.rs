@@ -5,13 +5,14 @@ use std::collections::HashSet;
 
 use proto::protocomm::Status;
 
-use super::{
-    read_all, scan_blocking, scan_list, scan_result, scan_status, show_entries, show_entry,
-    still_there, SCAN_MAX, ZEPHYR_PAGE,
-};
+use super::still_there;
 use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::cases::config::{call_maybe, esp_family, no_response_fail};
 use crate::ensure;
+use crate::steps::config::{call_maybe, esp_family, no_response_fail};
+use crate::steps::scan::{
+    read_all, scan_blocking, scan_list, scan_result, scan_status, show_entries, show_entry,
+    SCAN_MAX, ZEPHYR_PAGE,
+};
 use prov_client::messages;
 use prov_client::Profile;
 

@@ -3,27 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use proto::protocomm::Status;
 use proto::wifi_prov::RespScanStatus;
 
-use super::{
-    read_all, scan_blocking, scan_start, scan_status, still_there, SCAN_DEADLINE, SCAN_MAX,
-};
+use super::still_there;
 use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::cases::config::{call_maybe, esp_family};
 use crate::ensure;
-use prov_client::messages;
-
-/// [`scan_start`] that must answer Success (`what` names it in the failure); returns the answer.
-pub(super) fn scan_start_ok(ctx: &mut Ctx<'_>, blocking: bool, what: &str) -> Step<Vec<u8>> {
-    let (status, raw) = scan_start(ctx, blocking)?;
-    ensure!(
-        status == Status::Success as i32,
-        "{what} answered status {}, expected Success (spec §5.2)",
-        messages::describe_status(status)
-    );
-    Ok(raw)
-}
+use crate::steps::config::{call_maybe, esp_family};
+use crate::steps::scan::{
+    read_all, scan_blocking, scan_start_ok, scan_status, SCAN_DEADLINE, SCAN_MAX,
+};
 
 /// Polls ScanStatus (from `st`) until the scan is finished; after [`SCAN_DEADLINE`] fails with
 /// `late(seconds)`.

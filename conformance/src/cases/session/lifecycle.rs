@@ -2,11 +2,11 @@
 //! replayed or premature Command1 is refused, and a new transport session drops the secure one
 //! (spec §3.1, §3.5).
 
-use super::{
+use crate::case::{Ctx, Step, Stop};
+use crate::steps::session::{
     can_session, command1, establish, establish_checked, finish_with, pending, raw, refuse,
     refuse_with, status_ok, SESSION,
 };
-use crate::case::{Ctx, Step, Stop};
 use prov_client::{messages, sec1, sec2};
 
 pub(super) fn cmd0_restart(ctx: &mut Ctx<'_>) -> Step<()> {

@@ -1,8 +1,8 @@
 //! The Security 0 session case: the session command and its fixed answer (spec §3.2).
 
-use super::SESSION;
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::ensure;
+use crate::steps::session::SESSION;
 use prov_client::messages;
 use prov_client::Profile;
 

@@ -1,9 +1,9 @@
 //! The Security 1 handshake cases: the X25519/PoP handshake, a wrong PoP, retrying Command1 after one
 //! (which depends on the implementation's CTR counter handling) and the no-PoP variant (spec §3.3, §8.1).
 
-use super::{establish, raw, refuse, status_ok, SESSION};
 use crate::case::{Ctx, Step, Stop};
 use crate::ensure;
+use crate::steps::session::{establish, raw, refuse, status_ok, SESSION};
 use prov_client::Profile;
 use prov_client::{messages, sec1, Sec1Client};
 

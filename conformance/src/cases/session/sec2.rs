@@ -1,9 +1,9 @@
 //! The Security 2 handshake cases: the SRP-6a handshake, a wrong password or username, retrying
 //! Command1, and the checks on `A` (length, 0 mod N) and the username length (spec §3.4, §7.1).
 
-use super::{establish_checked, raw, refuse, status_ok, SESSION};
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::ensure;
+use crate::steps::session::{establish_checked, raw, refuse, status_ok, SESSION};
 use prov_client::{messages, sec2, srp, Cipher, Sec2Client};
 
 fn username(ctx: &Ctx<'_>) -> Vec<u8> {
