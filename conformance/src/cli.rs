@@ -126,13 +126,12 @@ fn parse_dut(s: &str) -> Result<DutSpec, String> {
 }
 
 fn parse_transport(s: &str) -> Result<Transport, String> {
-    match s {
-        "http" | "softap" => Ok(Transport::Http),
-        "console" => Ok(Transport::Console),
-        "ble" => Ok(Transport::Ble),
-        other => Err(format!(
-            "unknown transport {other:?}; the simulator speaks http, console and ble"
-        )),
+    match s.parse()? {
+        Transport::Serial => Err(
+            "the simulator is reached over http, console, ble or memory (serial is a board's UART: --dut serial:PORT)"
+                .into(),
+        ),
+        t => Ok(t),
     }
 }
 
@@ -188,7 +187,6 @@ impl RunArgs {
             misbehave,
             verbose: self.verbose,
             quiet: false,
-            golden: !self.no_golden,
             ble: BleRequest {
                 stack: self.ble_stack,
                 adapter: self.ble_adapter.clone(),
@@ -236,24 +234,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     if !matches!(cli.command, Some(Command::List)) && cli.run.needs_ble_loopback() {
         return crate::dut::ble::loopback::rerun(cli.run.ble_mtu);
     }
-    let catalogue = crate::cases::catalogue();
+    let mut catalogue = crate::cases::catalogue();
+    if !cli.run.no_golden || matches!(cli.command, Some(Command::List)) {
+        catalogue.extend(crate::golden::cases()?);
+    }
     match cli.command {
         Some(Command::List) => {
             for c in &catalogue {
                 println!("{:<32} {:<9} {}", c.id, c.group.name(), c.title);
             }
-            for (name, _) in vectors::EMBEDDED {
-                println!(
-                    "{:<32} {:<9} replay of vectors/esp-idf/{name}.json",
-                    format!("GOLDEN-{name}"),
-                    "golden"
-                );
-            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::SelfCheck { only }) => {
             let rt = runtime()?;
-            let ok = crate::selfcheck::run(&cli.run, &only, &catalogue, &rt)?;
+            let chosen: Vec<Misbehaviour> = misbehaviours(&only)?.into_iter().collect();
+            let explicit = (!cli.run.transport.is_empty()).then_some(cli.run.transport.as_slice());
+            let ok = crate::selfcheck::run(
+                &cli.run.request()?,
+                explicit,
+                &chosen,
+                &catalogue,
+                &cli.run.report_dir,
+                &rt,
+            )?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

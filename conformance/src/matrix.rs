@@ -1,5 +1,5 @@
 //! The matrix a run covers: which devices, over which transports, with which security schemes, and
-//! the run that fills it in.
+//! the run that fills it in with the cases it is given (the catalogue, golden replays included).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,12 +11,12 @@ use tokio::runtime::Runtime;
 use crate::case::Case;
 use crate::description::{BleStack, Description};
 use crate::dut::ble::BleDut;
-use crate::dut::http::HttpLink;
+use crate::dut::http::HttpDut;
 use crate::dut::process::ProcessDut;
 use crate::dut::serial::SerialDut;
 use crate::dut::sim::{SimDut, SimSetup};
 use crate::dut::{Dut, DutSpec};
-use crate::link::{Link, LinkError, Transport};
+use crate::link::Transport;
 use crate::model::{ColumnReport, RunReport};
 use crate::runner::{self, Filter, Plan, Progress};
 use prov_client::Profile;
@@ -42,8 +42,6 @@ pub struct Request {
     pub verbose: bool,
     /// Print nothing while running (self-check runs many matrices).
     pub quiet: bool,
-    /// Run the golden replay too.
-    pub golden: bool,
     /// BLE settings.
     pub ble: BleRequest,
 }
@@ -80,7 +78,8 @@ pub fn columns(req: &Request, rt: &Arc<Runtime>) -> Result<Vec<Column>, String> 
             for &t in &req.transports {
                 if t == Transport::Serial {
                     return Err(
-                        "the simulator is reached over http, console or ble, not serial".into(),
+                        "the simulator is reached over http, console, ble or memory, not serial"
+                            .into(),
                     );
                 }
                 for &sec in &req.securities {
@@ -104,10 +103,7 @@ pub fn columns(req: &Request, rt: &Arc<Runtime>) -> Result<Vec<Column>, String> 
             let desc = need_desc(req)?;
             let timeout = desc.reply_timeout();
             out.push(Column {
-                dut: Box::new(HttpDut {
-                    authority: a.clone(),
-                    timeout,
-                }),
+                dut: Box::new(HttpDut::new(a.clone(), timeout)),
                 desc,
             });
         }
@@ -149,47 +145,14 @@ fn need_desc(req: &Request) -> Result<Description, String> {
     })
 }
 
-/// A SoftAP-scheme device at a fixed address; it keeps its state between cases.
-pub struct HttpDut {
-    authority: String,
-    timeout: std::time::Duration,
-}
-
-impl Dut for HttpDut {
-    fn label(&self) -> String {
-        format!("http://{}", self.authority)
-    }
-    fn transport(&self) -> Transport {
-        Transport::Http
-    }
-    fn fresh_per_connect(&self) -> bool {
-        false
-    }
-    fn parallelism(&self) -> usize {
-        1
-    }
-    fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
-        Ok(Box::new(HttpLink::new(&self.authority, self.timeout)?))
-    }
-}
-
-/// Runs the catalogue (and the golden replay) over every column.
+/// Runs the cases of `catalogue` that the request's filter selects over every column.
 pub fn run(req: &Request, catalogue: &[Case], rt: &Arc<Runtime>) -> Result<RunReport, String> {
     let started_at = SystemTime::now();
     let started = Instant::now();
     let cols = columns(req, rt)?;
     let filter = Filter::new(req.filter.as_deref());
-    let cases: Vec<&Case> = catalogue.iter().filter(|c| filter.matches(c.id)).collect();
-    let golden = if req.golden {
-        crate::golden::plan(&filter)?
-    } else {
-        Vec::new()
-    };
-    let total: usize = cols.len() * cases.len()
-        + cols
-            .iter()
-            .map(|c| crate::golden::count_for(&golden, c.desc.security))
-            .sum::<usize>();
+    let cases: Vec<&Case> = catalogue.iter().filter(|c| filter.matches(&c.id)).collect();
+    let total = cols.len() * cases.len();
     if total == 0 {
         return Err(format!(
             "the filter {:?} selects no case; `conformance list` shows the IDs",
@@ -204,18 +167,7 @@ pub fn run(req: &Request, catalogue: &[Case], rt: &Arc<Runtime>) -> Result<RunRe
             desc: &col.desc,
             profile: req.profile,
         };
-        let mut report = runner::run_column(&plan, &cases, &progress);
-        let t0 = Instant::now();
-        report.results.extend(crate::golden::run_for_column(
-            &golden,
-            req,
-            col.dut.as_ref(),
-            &col.desc,
-            rt,
-            &progress,
-        ));
-        report.duration += t0.elapsed();
-        report
+        runner::run_column(&plan, &cases, &progress)
     };
     // BLE columns run one at a time: every BLE device and link goes through the one loopback process,
     // and three columns of eight at once made it the bottleneck, not faster.

@@ -1,5 +1,6 @@
-//! Runs the catalogue over a matrix of columns: each case on a fresh link, in parallel where the device
-//! allows, no fail-fast, every case timed, progress on stderr.
+//! Runs cases in one column: each case on a fresh link to the device it asks for (golden replays
+//! included), in parallel as far as the device allows, no fail-fast, every case timed, progress on
+//! stderr.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,6 +149,7 @@ pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> Colu
         profile: plan.profile,
         transport: plan.dut.transport(),
         security: plan.desc.security,
+        recordings: plan.dut.boots_recordings(),
     };
     let started = Instant::now();
     // A device that keeps its state between links runs the state-changing cases last.
@@ -176,9 +178,9 @@ pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> Colu
             slot.into_inner()
                 .unwrap_or_else(|p| p.into_inner())
                 .unwrap_or_else(|| CaseResult {
-                    id: case.id.into(),
+                    id: case.id.clone(),
                     group: case.group.name().into(),
-                    title: case.title.into(),
+                    title: case.title.clone(),
                     verdict: Verdict::Fail("case did not run (worker thread died)".into()),
                     duration: Duration::ZERO,
                     transcript: Vec::new(),
@@ -196,9 +198,9 @@ pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> Colu
 pub fn run_case(dut: &dyn Dut, case: &Case, env: Env<'_>) -> CaseResult {
     let started = Instant::now();
     let base = |verdict, transcript| CaseResult {
-        id: case.id.into(),
+        id: case.id.clone(),
         group: case.group.name().into(),
-        title: case.title.into(),
+        title: case.title.clone(),
         verdict,
         duration: started.elapsed(),
         transcript,
@@ -206,11 +208,11 @@ pub fn run_case(dut: &dyn Dut, case: &Case, env: Env<'_>) -> CaseResult {
     if let Some(why) = (case.applies)(&env) {
         return base(Verdict::Skip(why), Vec::new());
     }
-    let link = match dut.connect() {
+    let link = match dut.connect(&case.boot) {
         Ok(l) => l,
         Err(e) => return base(Verdict::Fail(e.to_string()), Vec::new()),
     };
-    let mut ctx = Ctx::new(env, Recorder::new(link), case.id);
+    let mut ctx = Ctx::new(env, Recorder::new(link), &case.id);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (case.run)(&mut ctx)));
     let verdict = match outcome {
         Ok(Ok(())) => Verdict::Pass,

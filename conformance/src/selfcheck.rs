@@ -1,18 +1,26 @@
 //! The suite's self-check: a suite is only as good as its verdicts. The simulator is run once as it
 //! should behave (everything must pass) and once per deliberate misbehaviour (at least one case must
 //! fail), and the table behaviour → cases that caught it is printed and written to the report dir.
+//!
+//! By default a misbehaviour of the core runs on the in-memory simulator (no transport, virtual time:
+//! a matrix in about a second), a transport's misbehaviour over that transport, and the well-behaved
+//! run over all of them. With explicit transports every row runs over those.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use sim_device::misbehave::Misbehaviour;
 use tokio::runtime::Runtime;
 
 use crate::case::Case;
-use crate::cli::{misbehaviours, RunArgs};
 use crate::dut::DutSpec;
+use crate::link::Transport;
+use crate::matrix::Request;
 use crate::model::{RunReport, Verdict};
 
 /// One row of the table.
@@ -53,45 +61,80 @@ fn failures(run: &RunReport) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-/// How many matrices run side by side (each is mostly waiting on device timers).
+/// How many matrices run side by side (a transport matrix mostly waits on device timers; an
+/// in-memory one computes).
 const PARALLEL: usize = 3;
 
-/// Runs the well-behaved simulator and each misbehaviour (`only` restricts them), returning the rows in
-/// that order. Prints one line per row on stderr as it finishes.
+/// The transports a row runs over: `explicit` (the user's `--transport`), or by default the in-memory
+/// device for the core's misbehaviours and its own transport for a transport's. `None` when the row's
+/// transport is not covered (it cannot be caught here), with that transport's name.
+fn transports_for(
+    m: Option<Misbehaviour>,
+    explicit: Option<&[Transport]>,
+    chosen: &[Misbehaviour],
+) -> Result<Vec<Transport>, &'static str> {
+    let own = m.and_then(Misbehaviour::transport);
+    match (explicit, own) {
+        (Some(ts), Some(t)) if !ts.iter().any(|x| x.name() == t) => Err(t),
+        (Some(ts), _) => Ok(ts.to_vec()),
+        // BLE needs the loopback: only with an explicit `--transport ble`.
+        (None, Some("ble")) => Err("ble"),
+        (None, Some(t)) => t.parse().map(|t| vec![t]).map_err(|_| "ble"),
+        (None, None) if m.is_some() => Ok(vec![Transport::Memory]),
+        // The well-behaved run covers every column a row uses.
+        (None, None) => {
+            let mut ts = vec![Transport::Memory];
+            for t in chosen.iter().filter_map(|c| c.transport()) {
+                if let Ok(t) = t.parse::<Transport>() {
+                    if t != Transport::Ble && !ts.contains(&t) {
+                        ts.push(t);
+                    }
+                }
+            }
+            Ok(ts)
+        }
+    }
+}
+
+/// Runs the well-behaved simulator and each of `chosen` (all when empty), returning the rows in that
+/// order. Prints one line per row on stderr as it finishes.
 pub fn rows(
-    args: &RunArgs,
-    only: &[String],
+    base: &Request,
+    explicit: Option<&[Transport]>,
+    chosen: &[Misbehaviour],
     catalogue: &[Case],
     rt: &Arc<Runtime>,
 ) -> Result<Vec<Row>, String> {
-    if args.dut != DutSpec::Sim {
+    if base.dut != DutSpec::Sim {
         return Err("self-check runs against the embedded simulator only".into());
     }
-    let chosen: Vec<Option<Misbehaviour>> = if only.is_empty() {
-        Misbehaviour::ALL.iter().copied().map(Some).collect()
+    let chosen: Vec<Misbehaviour> = if chosen.is_empty() {
+        Misbehaviour::ALL.to_vec()
     } else {
-        misbehaviours(only)?.into_iter().map(Some).collect()
+        chosen.to_vec()
     };
-    let all: Vec<Option<Misbehaviour>> = std::iter::once(None).chain(chosen).collect();
-    let base = args.request()?;
+    let all: Vec<Option<Misbehaviour>> = std::iter::once(None)
+        .chain(chosen.iter().copied().map(Some))
+        .collect();
     let one = |m: Option<Misbehaviour>| -> Result<Row, String> {
         // A transport's misbehaviour can only be caught over that transport.
-        let absent = m
-            .and_then(Misbehaviour::transport)
-            .filter(|t| !base.transports.iter().any(|x| x.name() == *t));
-        if let Some(t) = absent {
-            eprintln!(
-                "{:<28} not exercised (lives in the {t} transport; add --transport {t})",
-                m.map_or("", Misbehaviour::name)
-            );
-            return Ok(Row {
-                misbehaviour: m,
-                caught_by: BTreeMap::new(),
-                seconds: 0.0,
-                not_exercised: Some(t),
-            });
-        }
+        let transports = match transports_for(m, explicit, &chosen) {
+            Ok(ts) => ts,
+            Err(t) => {
+                eprintln!(
+                    "{:<28} not exercised (lives in the {t} transport; add --transport {t})",
+                    m.map_or("", Misbehaviour::name)
+                );
+                return Ok(Row {
+                    misbehaviour: m,
+                    caught_by: BTreeMap::new(),
+                    seconds: 0.0,
+                    not_exercised: Some(t),
+                });
+            }
+        };
         let mut req = base.clone();
+        req.transports = transports;
         req.misbehave = m.into_iter().collect();
         req.quiet = true;
         let t = Instant::now();
@@ -111,20 +154,24 @@ pub fn rows(
         );
         Ok(row)
     };
-    let mut rows = Vec::new();
-    for chunk in all.chunks(PARALLEL) {
-        let done: Vec<Result<Row, String>> = std::thread::scope(|s| {
-            let hs: Vec<_> = chunk.iter().map(|&m| s.spawn(move || one(m))).collect();
-            hs.into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("self-check thread panicked".into()))
-                })
-                .collect()
-        });
-        for r in done {
-            rows.push(r?);
+    // A pool of workers, not chunks: one slow transport row must not hold back the in-memory ones.
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Row, String>>>> =
+        all.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&m) = all.get(i) else { return };
+                let row = one(m);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(row);
+            });
         }
+    });
+    let mut rows = Vec::new();
+    for slot in slots {
+        let row = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+        rows.push(row.unwrap_or_else(|| Err("self-check worker died".into()))?);
     }
     Ok(rows)
 }
@@ -132,16 +179,18 @@ pub fn rows(
 /// Runs the self-check, prints the table and writes it to `self-check.md` in the report dir. Returns
 /// whether every row holds.
 pub fn run(
-    args: &RunArgs,
-    only: &[String],
+    base: &Request,
+    explicit: Option<&[Transport]>,
+    chosen: &[Misbehaviour],
     catalogue: &[Case],
+    report_dir: &Path,
     rt: &Arc<Runtime>,
 ) -> Result<bool, String> {
-    let rows = rows(args, only, catalogue, rt)?;
+    let rows = rows(base, explicit, chosen, catalogue, rt)?;
     let table = render(&rows);
     println!("{table}");
-    let path = args.report_dir.join("self-check.md");
-    std::fs::create_dir_all(&args.report_dir)
+    let path = report_dir.join("self-check.md");
+    std::fs::create_dir_all(report_dir)
         .and_then(|()| std::fs::write(&path, &table))
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     println!("table written to {}", path.display());

@@ -50,10 +50,11 @@ fn run(dut: DutSpec, filter: &str) -> RunReport {
         misbehave: Default::default(),
         verbose: false,
         quiet: true,
-        golden: true,
         ble: Default::default(),
     };
-    conformance::matrix::run(&req, &conformance::cases::catalogue(), &rt).expect("run")
+    let mut catalogue = conformance::cases::catalogue();
+    catalogue.extend(conformance::golden::cases().expect("golden"));
+    conformance::matrix::run(&req, &catalogue, &rt).expect("run")
 }
 
 fn assert_clean(run: &RunReport, min_pass: usize) {

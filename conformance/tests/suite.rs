@@ -1,10 +1,13 @@
-//! The suite end to end: the default matrix against the embedded simulator passes and writes its reports,
-//! and every deliberate misbehaviour of the simulator is caught by at least one case.
+//! The suite end to end on the in-memory simulator (no transport, virtual time): the whole catalogue and
+//! the golden replay pass, byte-exact, and the reports are written; and every deliberate misbehaviour
+//! of the simulator is caught by at least one case (the self-check as `conformance self-check` runs it:
+//! the core's defects in memory, the HTTP transport's over HTTP). `cargo xtask conformance` covers the
+//! HTTP and console columns, `tests/ble.rs` BLE.
 
 use std::sync::Arc;
 
-use conformance::cli::RunArgs;
 use conformance::dut::DutSpec;
+use conformance::link::Transport;
 use conformance::matrix::Request;
 use conformance::model::Verdict;
 use prov_client::Profile;
@@ -25,24 +28,26 @@ fn default_request() -> Request {
         dut: DutSpec::Sim,
         desc: None,
         profile: Profile::EspIdf55,
-        transports: vec![
-            conformance::link::Transport::Http,
-            conformance::link::Transport::Console,
-        ],
+        transports: vec![Transport::Memory],
         securities: vec![0, 1, 2],
         filter: None,
         misbehave: Default::default(),
         verbose: false,
         quiet: true,
-        golden: true,
         ble: Default::default(),
     }
 }
 
+fn catalogue() -> Vec<conformance::case::Case> {
+    let mut all = conformance::cases::catalogue();
+    all.extend(conformance::golden::cases().expect("golden scenarios"));
+    all
+}
+
 #[test]
-fn default_matrix_passes_and_writes_reports() {
+fn memory_matrix_passes_and_writes_reports() {
     let rt = runtime();
-    let catalogue = conformance::cases::catalogue();
+    let catalogue = catalogue();
     let run = conformance::matrix::run(&default_request(), &catalogue, &rt).expect("run");
     let failures: Vec<String> = run
         .columns
@@ -55,22 +60,17 @@ fn default_matrix_passes_and_writes_reports() {
         })
         .collect();
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
-    assert_eq!(run.columns.len(), 6, "http/console × sec0/1/2");
+    assert_eq!(run.columns.len(), 3, "memory × sec0/1/2");
     let t = run.tally();
-    assert!(t.pass > 200, "suspiciously few passes: {t:?}");
-    // Golden replay ran byte-exact in every column where it can.
-    for sec in 0..=2u8 {
-        let col = run
-            .columns
-            .iter()
-            .find(|c| c.column.transport == "http" && c.column.security == sec)
-            .expect("http column");
-        let golden = col.results.iter().filter(|r| r.group == "golden");
-        assert!(
-            golden.clone().count() >= 4 && golden.clone().all(|r| r.verdict == Verdict::Pass),
-            "golden replay over http/sec{sec}"
-        );
-    }
+    assert!(t.pass >= 240, "suspiciously few passes: {t:?}");
+    // Every golden scenario ran byte-exact in the column of its scheme.
+    let golden: Vec<_> = run
+        .columns
+        .iter()
+        .flat_map(|c| c.results.iter())
+        .filter(|r| r.group == "golden" && r.verdict == Verdict::Pass)
+        .collect();
+    assert_eq!(golden.len(), vectors::EMBEDDED.len(), "golden passes");
     let dir = std::env::temp_dir().join(format!("provlab-reports-{}", std::process::id()));
     let w = conformance::report::write_all(&run, &dir).expect("reports");
     let junit = std::fs::read_to_string(&w.junit).expect("junit");
@@ -84,28 +84,12 @@ fn default_matrix_passes_and_writes_reports() {
 #[test]
 fn self_check_catches_every_misbehaviour() {
     let rt = runtime();
-    let catalogue = conformance::cases::catalogue();
-    let args = RunArgs {
-        dut: DutSpec::Sim,
-        device_file: None,
-        profile: None,
-        transport: Vec::new(),
-        security: Vec::new(),
-        filter: None,
-        report_dir: std::env::temp_dir().join(format!("provlab-selfcheck-{}", std::process::id())),
-        misbehave: Vec::new(),
-        no_golden: false,
-        verbose: false,
-        ble_stack: Default::default(),
-        ble_mtu: 517,
-        ble_adapter: None,
-        no_loopback: false,
-    };
-    let rows = conformance::selfcheck::rows(&args, &[], &catalogue, &rt).expect("self-check");
+    let catalogue = catalogue();
+    let rows = conformance::selfcheck::rows(&default_request(), None, &[], &catalogue, &rt)
+        .expect("self-check");
     println!("{}", conformance::selfcheck::render(&rows));
     assert_eq!(rows.len(), Misbehaviour::ALL.len() + 1);
-    // Over HTTP and the console every misbehaviour but the BLE ones is exercised (tests/ble.rs covers
-    // those through the loopback).
+    // Every misbehaviour but the BLE one is exercised (tests/ble.rs covers that through the loopback).
     let exercised = rows
         .iter()
         .filter(|r| r.misbehaviour.is_some() && r.not_exercised.is_none());
@@ -126,5 +110,4 @@ fn self_check_catches_every_misbehaviour() {
             r.caught_by
         );
     }
-    let _ = std::fs::remove_dir_all(&args.report_dir);
 }

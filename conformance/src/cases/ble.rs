@@ -8,9 +8,10 @@ use bluer::Uuid;
 use crate::case::Group::Ble as G;
 use crate::case::{short_hex, Case, Ctx, Env, Step, Stop};
 use crate::description::BleStack;
-use crate::dut::ble::{endpoint_uuid, BleLink, GattChar};
+use crate::dut::ble::endpoint_uuid;
 use crate::ensure;
 use crate::link::Transport;
+use crate::link::{Access, GattAccess, GattChar};
 use crate::model::Answer;
 
 /// The BLE cases.
@@ -47,11 +48,11 @@ fn ble(env: &Env<'_>) -> Option<String> {
     (env.transport != Transport::Ble).then(|| "BLE transport only".into())
 }
 
-fn ble_link<'c>(ctx: &'c mut Ctx<'_>) -> Step<&'c mut BleLink> {
-    ctx.rec
-        .link()
-        .as_ble()
-        .ok_or_else(|| Stop::Skip("not a BLE link".into()))
+fn ble_link<'c>(ctx: &'c mut Ctx<'_>) -> Step<&'c mut dyn GattAccess> {
+    match ctx.rec.link().access() {
+        Access::Gatt(g) => Ok(g),
+        _ => Err(Stop::Skip("not a BLE link".into())),
+    }
 }
 
 /// The endpoints every device registers, with their BLE ids (`protocomm` order, spec §4.2.2).

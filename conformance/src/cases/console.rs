@@ -1,6 +1,7 @@
 //! The console line protocol (spec §4.3.1): echo, prompt, reply framing, and its 256-byte line limit.
 
 use crate::case::Group::Console as G;
+use crate::link::Access;
 use std::time::Duration;
 
 use crate::case::{only_sec, Case, Ctx, Env, Step, Stop};
@@ -48,11 +49,10 @@ fn line(env: &Env<'_>) -> Option<String> {
 
 /// Sends raw bytes on the line link and returns what the device printed.
 fn raw(ctx: &mut Ctx<'_>, bytes: &[u8], note: &str) -> Step<String> {
-    let link = ctx
-        .rec
-        .link()
-        .as_line()
-        .ok_or_else(|| Stop::Skip("not a line-protocol link".into()))?;
+    let link = match ctx.rec.link().access() {
+        Access::Line(l) => l,
+        _ => return Err(Stop::Skip("not a line-protocol link".into())),
+    };
     let out = link.raw(bytes, Duration::from_millis(100))?;
     ctx.rec
         .record("LINE", bytes, crate::model::Answer::Data(out.clone()), note);
@@ -120,6 +120,6 @@ fn line_limit(ctx: &mut Ctx<'_>) -> Step<()> {
     )?;
     // The rest of the line runs as another (failing) command; let it finish, then the device must
     // still answer.
-    ctx.wait(300, "the tail of the long line is echoed and rejected");
+    ctx.wait(300, "the tail of the long line is echoed and rejected")?;
     ctx.version().map(|_| ())
 }

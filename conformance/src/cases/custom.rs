@@ -3,9 +3,9 @@
 
 use crate::case::Group::Custom as G;
 use crate::case::{secure, session_possible, short_hex, Case, Ctx, Env, Step, Stop};
-use crate::dut::http::RawResponse;
 use crate::ensure;
 use crate::link::Transport;
+use crate::link::{Access, RawResponse};
 use crate::model::Answer;
 use crate::steps::config::{call_maybe, status_raw};
 use prov_client::Cipher;
@@ -143,7 +143,11 @@ fn unknown_endpoint(ctx: &mut Ctx<'_>) -> Step<()> {
     let note = "POST to an endpoint that does not exist";
     // The body never reaches protocomm, so it is not encrypted (the session cipher stays in step).
     let body = b"ping";
-    let http = ctx.rec.link().as_http().map(|h| {
+    let http = match ctx.rec.link().access() {
+        Access::Http(h) => Some(h),
+        _ => None,
+    }
+    .map(|h| {
         let req = h.post_bytes(NO_SUCH_ENDPOINT, body);
         let resp = h.raw(&req);
         // ESP-IDF's HTTP server closes the connection after an error status (spec §4.1); do not race

@@ -3,9 +3,9 @@
 
 use crate::case::Group::Http as G;
 use crate::case::{secure, session_possible, Case, Ctx, Env, Step, Stop};
-use crate::dut::http::{HttpLink, RawResponse};
 use crate::ensure;
 use crate::link::Transport;
+use crate::link::{Access, HttpAccess, RawResponse};
 use crate::model::Answer;
 use prov_client::messages;
 use prov_client::Profile;
@@ -54,11 +54,11 @@ fn raw(ctx: &mut Ctx<'_>, bytes: &[u8], note: &str) -> Step<RawResponse> {
     Ok(resp)
 }
 
-fn http_link<'c>(ctx: &'c mut Ctx<'_>) -> Step<&'c mut HttpLink> {
-    ctx.rec
-        .link()
-        .as_http()
-        .ok_or_else(|| Stop::Skip("not an HTTP link".into()))
+fn http_link<'c>(ctx: &'c mut Ctx<'_>) -> Step<&'c mut dyn HttpAccess> {
+    match ctx.rec.link().access() {
+        Access::Http(h) => Ok(h),
+        _ => Err(Stop::Skip("not an HTTP link".into())),
+    }
 }
 
 fn post(ctx: &mut Ctx<'_>, endpoint: &str, body: &[u8], note: &str) -> Step<RawResponse> {

@@ -27,7 +27,7 @@ use futures::StreamExt;
 
 use self::host::Bus;
 use crate::description::BleStack;
-use crate::link::{Link, LinkError, Transport};
+use crate::link::{Access, GattAccess, GattChar, Link, LinkError, Transport};
 use crate::model::Answer;
 
 /// The 16-bit UUID of the Characteristic User Description descriptor.
@@ -35,14 +35,14 @@ pub const CUD: u16 = 0x2901;
 
 /// Which advertisement to connect to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum Peer {
     /// This exact local name (the embedded simulator's unique per-link name).
     Name(String),
     /// The first device whose name starts with this (`ble:PROV_`).
     Prefix(String),
 }
 
-impl Target {
+impl Peer {
     fn matches(&self, name: &str) -> bool {
         match self {
             Self::Name(n) => name == n,
@@ -83,17 +83,6 @@ impl Default for BleOptions {
     }
 }
 
-/// One characteristic of the device, as discovered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GattChar {
-    /// UUID of its service.
-    pub service: Uuid,
-    /// Its UUID.
-    pub uuid: Uuid,
-    /// The values of its 0x2901 descriptors (normally exactly one).
-    pub descriptions: Vec<Vec<u8>>,
-}
-
 /// An open connection.
 struct Conn {
     device: Device,
@@ -106,7 +95,7 @@ struct Conn {
 pub struct BleLink {
     bus: Arc<Bus>,
     adapter: Adapter,
-    target: Target,
+    peer: Peer,
     opts: BleOptions,
     conn: Option<Conn>,
     session: u32,
@@ -118,11 +107,11 @@ fn unreachable(e: impl std::fmt::Display) -> LinkError {
 }
 
 impl BleLink {
-    /// Scans for `target` on `bus` (which the link uses alone from now on), connects and maps the
+    /// Scans for `peer` on `bus` (which the link uses alone from now on), connects and maps the
     /// endpoints. `keep` is dropped with the link (the embedded simulator's device, a bus lease).
     pub fn connect(
         bus: Arc<Bus>,
-        target: Target,
+        peer: Peer,
         opts: BleOptions,
         keep: Option<Box<dyn Send>>,
     ) -> Result<Self, LinkError> {
@@ -135,7 +124,7 @@ impl BleLink {
         let mut link = Self {
             bus,
             adapter,
-            target,
+            peer,
             opts,
             conn: None,
             session: 0,
@@ -149,45 +138,6 @@ impl BleLink {
     /// The advertised name of the connected device.
     pub fn device_name(&self) -> Option<&str> {
         self.conn.as_ref().map(|c| c.name.as_str())
-    }
-
-    /// Every characteristic found at the last connection, with its descriptions.
-    pub fn gatt(&self) -> &[GattChar] {
-        self.conn.as_ref().map_or(&[], |c| c.gatt.as_slice())
-    }
-
-    /// The ATT MTU of the connection (from the endpoint characteristic), if BlueZ reports one.
-    pub fn mtu(&mut self, endpoint: &str) -> Result<Option<usize>, LinkError> {
-        let bus = self.bus.clone();
-        bus.block_on(async {
-            let ch = self.characteristic(endpoint).await?;
-            Ok(match ch {
-                Some(c) => c.mtu().await.ok(),
-                None => None,
-            })
-        })
-    }
-
-    /// Reads `endpoint`'s characteristic without writing first: `Ok(Err(why))` for an ATT error.
-    pub fn read_only(&mut self, endpoint: &str) -> Result<Result<Vec<u8>, String>, LinkError> {
-        let bus = self.bus.clone();
-        let reply = self.opts.reply;
-        bus.block_on(async {
-            let Some(ch) = self.characteristic(endpoint).await? else {
-                return Ok(Err(format!("no characteristic described as {endpoint:?}")));
-            };
-            Ok(match tokio::time::timeout(reply, ch.read()).await {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(format!("read failed: {e}")),
-                Err(_) => Err(format!("no read response within {} ms", reply.as_millis())),
-            })
-        })
-    }
-
-    /// Whether the device still holds the link, waiting up to `wait` for it to drop it.
-    pub fn connected_after(&mut self, wait: Duration) -> bool {
-        let bus = self.bus.clone();
-        bus.block_on(self.still_connected(wait))
     }
 
     async fn still_connected(&mut self, wait: Duration) -> bool {
@@ -252,7 +202,7 @@ impl BleLink {
         Ok(())
     }
 
-    /// Scans until the target advertises.
+    /// Scans until the peer advertises.
     async fn find(&self) -> Result<Device, LinkError> {
         let _ = self.adapter.set_powered(true).await;
         let scan = self.opts.scan;
@@ -266,7 +216,7 @@ impl BleLink {
                 if let AdapterEvent::DeviceAdded(addr) = ev {
                     let dev = self.adapter.device(addr).map_err(unreachable)?;
                     if let Ok(Some(n)) = dev.name().await {
-                        if self.target.matches(&n) {
+                        if self.peer.matches(&n) {
                             return Ok(dev);
                         }
                     }
@@ -278,7 +228,7 @@ impl BleLink {
             Ok(r) => r,
             Err(_) => Err(unreachable(format!(
                 "no device {} advertised on {} within {} ms",
-                self.target.describe(),
+                self.peer.describe(),
                 self.adapter.name(),
                 scan.as_millis()
             ))),
@@ -399,8 +349,42 @@ impl Link for BleLink {
         self.session
     }
 
-    fn as_ble(&mut self) -> Option<&mut BleLink> {
-        Some(self)
+    fn access(&mut self) -> Access<'_> {
+        Access::Gatt(self)
+    }
+}
+
+impl GattAccess for BleLink {
+    fn gatt(&self) -> &[GattChar] {
+        self.conn.as_ref().map_or(&[], |c| c.gatt.as_slice())
+    }
+    fn mtu(&mut self, endpoint: &str) -> Result<Option<usize>, LinkError> {
+        let bus = self.bus.clone();
+        bus.block_on(async {
+            let ch = self.characteristic(endpoint).await?;
+            Ok(match ch {
+                Some(c) => c.mtu().await.ok(),
+                None => None,
+            })
+        })
+    }
+    fn read_only(&mut self, endpoint: &str) -> Result<Result<Vec<u8>, String>, LinkError> {
+        let bus = self.bus.clone();
+        let reply = self.opts.reply;
+        bus.block_on(async {
+            let Some(ch) = self.characteristic(endpoint).await? else {
+                return Ok(Err(format!("no characteristic described as {endpoint:?}")));
+            };
+            Ok(match tokio::time::timeout(reply, ch.read()).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(format!("read failed: {e}")),
+                Err(_) => Err(format!("no read response within {} ms", reply.as_millis())),
+            })
+        })
+    }
+    fn connected_after(&mut self, wait: Duration) -> bool {
+        let bus = self.bus.clone();
+        bus.block_on(self.still_connected(wait))
     }
 }
 
@@ -439,11 +423,11 @@ impl super::Dut for BleDut {
     fn parallelism(&self) -> usize {
         1
     }
-    fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
+    fn connect(&self, _boot: &super::Boot) -> Result<Box<dyn Link>, LinkError> {
         let lease = self.host.bus_lease().map_err(unreachable)?;
         Ok(Box::new(BleLink::connect(
             lease.bus().clone(),
-            Target::Prefix(self.prefix.clone()),
+            Peer::Prefix(self.prefix.clone()),
             self.opts.clone(),
             Some(Box::new(lease)),
         )?))
@@ -483,9 +467,9 @@ mod tests {
     }
 
     #[test]
-    fn targets_match_names() {
-        assert!(Target::Name("PROV_0a1b2c".into()).matches("PROV_0a1b2c"));
-        assert!(!Target::Name("PROV_0a1b2c".into()).matches("PROV_0a1b2"));
-        assert!(Target::Prefix("PROV_".into()).matches("PROV_0a1b2c"));
+    fn peers_match_names() {
+        assert!(Peer::Name("PROV_0a1b2c".into()).matches("PROV_0a1b2c"));
+        assert!(!Peer::Name("PROV_0a1b2c".into()).matches("PROV_0a1b2"));
+        assert!(Peer::Prefix("PROV_".into()).matches("PROV_0a1b2c"));
     }
 }

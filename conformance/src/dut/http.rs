@@ -9,34 +9,12 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::link::{Link, LinkError, Transport};
+use super::{Boot, Dut};
+use crate::link::{Access, HttpAccess, Link, LinkError, RawResponse, Transport};
 use crate::model::Answer;
 
 /// Largest response the client accepts (the device's own limit is far below).
 const MAX_RESPONSE: usize = 64 * 1024;
-
-/// A parsed HTTP response, or how the connection ended without one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawResponse {
-    /// Status code; `None` when the connection closed before a complete response.
-    pub status: Option<u16>,
-    /// Header names (as sent) and values.
-    pub headers: Vec<(String, String)>,
-    /// Body bytes.
-    pub body: Vec<u8>,
-    /// The device closed the connection after this response (or instead of one).
-    pub closed: bool,
-}
-
-impl RawResponse {
-    /// First header value named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// An HTTP link to a device.
 pub struct HttpLink {
@@ -74,62 +52,9 @@ impl HttpLink {
         self
     }
 
-    /// The cookie the device gave (the whole `Set-Cookie` value), if any.
-    pub fn cookie(&self) -> Option<&str> {
-        self.cookie.as_deref()
-    }
-
-    /// Replaces the cookie sent with the next requests.
-    pub fn set_cookie(&mut self, cookie: Option<String>) {
-        self.cookie = cookie;
-    }
-
-    /// Closes the TCP connection but keeps the cookie: the next request opens a new socket.
-    pub fn drop_connection(&mut self) {
-        self.stream = None;
-    }
-
     /// Whether a connection is open.
     pub fn connected(&self) -> bool {
         self.stream.is_some()
-    }
-
-    /// Sends raw bytes on the current connection (or a new one) and reads one response.
-    pub fn raw(&mut self, bytes: &[u8]) -> Result<RawResponse, LinkError> {
-        let stream = self.stream()?;
-        if let Err(e) = stream.write_all(bytes) {
-            self.stream = None;
-            return match e.kind() {
-                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => Ok(RawResponse {
-                    status: None,
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                    closed: true,
-                }),
-                _ => Err(e.into()),
-            };
-        }
-        let resp = self.read_response()?;
-        if resp.closed {
-            self.stream = None;
-        }
-        Ok(resp)
-    }
-
-    /// Builds a POST request as esp_prov sends it (headers from its `transport_http.py`).
-    pub fn post_bytes(&self, endpoint: &str, body: &[u8]) -> Vec<u8> {
-        let mut head = format!(
-            "POST /{endpoint} HTTP/1.1\r\nHost: {}\r\nContent-type: application/x-www-form-urlencoded\r\nAccept: text/plain\r\nContent-Length: {}\r\n",
-            self.host,
-            body.len()
-        );
-        if let Some(c) = &self.cookie {
-            head.push_str(&format!("Cookie: {c}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        out.extend_from_slice(body);
-        out
     }
 
     fn stream(&mut self) -> Result<&mut TcpStream, LinkError> {
@@ -274,7 +199,84 @@ impl Link for HttpLink {
         self.session
     }
 
-    fn as_http(&mut self) -> Option<&mut HttpLink> {
-        Some(self)
+    fn access(&mut self) -> Access<'_> {
+        Access::Http(self)
+    }
+}
+
+impl HttpAccess for HttpLink {
+    fn post_bytes(&self, endpoint: &str, body: &[u8]) -> Vec<u8> {
+        let mut head = format!(
+            "POST /{endpoint} HTTP/1.1\r\nHost: {}\r\nContent-type: application/x-www-form-urlencoded\r\nAccept: text/plain\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        if let Some(c) = &self.cookie {
+            head.push_str(&format!("Cookie: {c}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+    fn raw(&mut self, bytes: &[u8]) -> Result<RawResponse, LinkError> {
+        let stream = self.stream()?;
+        if let Err(e) = stream.write_all(bytes) {
+            self.stream = None;
+            return match e.kind() {
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => Ok(RawResponse {
+                    status: None,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    closed: true,
+                }),
+                _ => Err(e.into()),
+            };
+        }
+        let resp = self.read_response()?;
+        if resp.closed {
+            self.stream = None;
+        }
+        Ok(resp)
+    }
+    fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+    fn set_cookie(&mut self, cookie: Option<String>) {
+        self.cookie = cookie;
+    }
+    fn drop_connection(&mut self) {
+        self.stream = None;
+    }
+}
+
+/// A SoftAP-scheme device at a fixed address; it keeps its state between cases.
+pub struct HttpDut {
+    authority: String,
+    timeout: Duration,
+}
+
+impl HttpDut {
+    /// The device at `authority` (`HOST:PORT`); `timeout` bounds every reply.
+    pub fn new(authority: String, timeout: Duration) -> Self {
+        Self { authority, timeout }
+    }
+}
+
+impl Dut for HttpDut {
+    fn label(&self) -> String {
+        format!("http://{}", self.authority)
+    }
+    fn transport(&self) -> Transport {
+        Transport::Http
+    }
+    fn fresh_per_connect(&self) -> bool {
+        false
+    }
+    fn parallelism(&self) -> usize {
+        1
+    }
+    fn connect(&self, _boot: &Boot) -> Result<Box<dyn Link>, LinkError> {
+        Ok(Box::new(HttpLink::new(&self.authority, self.timeout)?))
     }
 }

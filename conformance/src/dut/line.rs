@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::link::{Link, LinkError, Transport};
+use crate::link::{Access, LineAccess, Link, LinkError, Transport};
 use crate::model::Answer;
 
 /// How a line-protocol device frames its console.
@@ -76,38 +76,6 @@ impl LineLink {
         };
         link.wait_first_prompt()?;
         Ok(link)
-    }
-
-    /// Writes raw bytes (for framing cases) and returns what the device printed: everything up to a
-    /// prompt that follows at least the echo of `bytes`, plus whatever arrives within `quiet` after it
-    /// (or, with no prompt, until the reply timeout).
-    pub fn raw(&mut self, bytes: &[u8], quiet: Duration) -> Result<Vec<u8>, LinkError> {
-        self.drain();
-        self.writer.write_all(bytes)?;
-        self.writer.flush()?;
-        let prompt = self.opts.prompt.as_bytes().to_vec();
-        let mut out: Vec<u8> = Vec::new();
-        let deadline = Instant::now() + self.opts.timeout;
-        let mut settled: Option<Instant> = None;
-        loop {
-            let done = out.len() >= bytes.len() && !prompt.is_empty() && out.ends_with(&prompt);
-            if done && settled.is_none() {
-                settled = Some(Instant::now() + quiet);
-            }
-            let until = settled.unwrap_or(deadline).min(deadline);
-            let now = Instant::now();
-            if now >= until {
-                return Ok(out);
-            }
-            match self.rx.recv_timeout(until - now) {
-                Ok(chunk) => {
-                    out.extend_from_slice(&chunk);
-                    settled = None;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(out),
-            }
-        }
     }
 
     /// The request line for `endpoint` with `body` in the current session.
@@ -271,7 +239,38 @@ impl Link for LineLink {
         self.session
     }
 
-    fn as_line(&mut self) -> Option<&mut LineLink> {
-        Some(self)
+    fn access(&mut self) -> Access<'_> {
+        Access::Line(self)
+    }
+}
+
+impl LineAccess for LineLink {
+    fn raw(&mut self, bytes: &[u8], quiet: Duration) -> Result<Vec<u8>, LinkError> {
+        self.drain();
+        self.writer.write_all(bytes)?;
+        self.writer.flush()?;
+        let prompt = self.opts.prompt.as_bytes().to_vec();
+        let mut out: Vec<u8> = Vec::new();
+        let deadline = Instant::now() + self.opts.timeout;
+        let mut settled: Option<Instant> = None;
+        loop {
+            let done = out.len() >= bytes.len() && !prompt.is_empty() && out.ends_with(&prompt);
+            if done && settled.is_none() {
+                settled = Some(Instant::now() + quiet);
+            }
+            let until = settled.unwrap_or(deadline).min(deadline);
+            let now = Instant::now();
+            if now >= until {
+                return Ok(out);
+            }
+            match self.rx.recv_timeout(until - now) {
+                Ok(chunk) => {
+                    out.extend_from_slice(&chunk);
+                    settled = None;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(out),
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Devices under test: how the suite reaches a device, and whether each connection boots a fresh one.
 //!
-//! - [`sim`]: the embedded simulator (default), a fresh device per case, over HTTP, its console or BLE;
+//! - [`sim`]: the embedded simulator (default), a fresh device per case, over HTTP, its console, BLE or
+//!   no transport at all ([`memory`]: in this process, on virtual time);
 //! - `http://HOST:PORT`: any SoftAP-scheme device ([`http`]);
 //! - `console:<command>`: a program speaking the console line protocol on stdin/stdout, started anew
 //!   for each case ([`process`]);
@@ -10,14 +11,28 @@
 pub mod ble;
 pub mod http;
 pub mod line;
+pub mod memory;
 pub mod process;
 pub mod serial;
 pub mod sim;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::link::{Link, LinkError, Transport};
+
+/// Which device a link must reach.
+#[derive(Clone, Debug, Default)]
+pub enum Boot {
+    /// The device as it is configured.
+    #[default]
+    Standard,
+    /// A device set up as a golden recording's oracle was, with the recorded device randomness injected
+    /// and a virtual clock, so the replay can be byte-exact. Only a DUT that
+    /// [`boots_recordings`](Dut::boots_recordings) honours it; others give their standard device.
+    Recording(Arc<vectors::Scenario>),
+}
 
 /// Where the device is, as given to `--dut`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +134,10 @@ pub trait Dut: Send + Sync {
     fn fresh_per_connect(&self) -> bool;
     /// How many links may be open at once (cases run in parallel up to this).
     fn parallelism(&self) -> usize;
-    /// Opens a link.
-    fn connect(&self) -> Result<Box<dyn Link>, LinkError>;
+    /// Whether [`Boot::Recording`] is honoured (the embedded simulator).
+    fn boots_recordings(&self) -> bool {
+        false
+    }
+    /// Opens a link to the device `boot` asks for.
+    fn connect(&self, boot: &Boot) -> Result<Box<dyn Link>, LinkError>;
 }

@@ -59,7 +59,7 @@ impl Dut for ProcessDut {
         self.parallel
     }
 
-    fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
+    fn connect(&self, _boot: &super::Boot) -> Result<Box<dyn Link>, LinkError> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&self.command)

@@ -38,7 +38,7 @@ impl Dut for SerialDut {
         1
     }
 
-    fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
+    fn connect(&self, _boot: &super::Boot) -> Result<Box<dyn Link>, LinkError> {
         // The previous case's link releases the port within one read timeout.
         let mut tries = 0;
         let port = loop {

@@ -2,7 +2,7 @@
 //! NetworkNotFound outcomes, retry attempts and repeated applies (spec §5.1, §6.2, §8.1).
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto::protocomm::Status;
 use proto::wifi_prov::resp_get_status::State;
@@ -196,7 +196,7 @@ pub(super) fn conn_attempts(ctx: &mut Ctx<'_>) -> Step<()> {
     ctx.handshake()?;
     set_ok(ctx, net.ssid.as_bytes(), wrong.as_bytes())?;
     apply_ok(ctx)?;
-    let deadline = Instant::now() + Duration::from_millis(ctx.env.desc.timing.connect_ms);
+    let mut deadline = ctx.deadline(Duration::from_millis(ctx.env.desc.timing.connect_ms));
     let mut seen: Vec<u32> = Vec::new();
     let last = loop {
         let s = ctx.status()?;
@@ -227,11 +227,11 @@ pub(super) fn conn_attempts(ctx: &mut Ctx<'_>) -> Step<()> {
             }
         }
         ensure!(
-            Instant::now() < deadline,
+            !ctx.expired(&deadline),
             "station still Connecting after {} ms (wifi_conn_attempts = {n})",
             ctx.env.desc.timing.connect_ms
         );
-        std::thread::sleep(Duration::from_millis(100));
+        ctx.tick(&mut deadline, Duration::from_millis(100))?;
     };
     ensure!(
         last.sta_state == WifiStationState::ConnectionFailed as i32

@@ -1,7 +1,7 @@
 //! The ScanStart and ScanStatus cases: blocking and non-blocking scans, a ScanStart during a running
 //! scan, the status before any scan and a malformed ScanStart (spec §5.2, §7.1, §8.1).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto::wifi_prov::RespScanStatus;
 
@@ -20,14 +20,10 @@ fn wait_finished(
     mut st: RespScanStatus,
     late: impl Fn(u64) -> String,
 ) -> Step<RespScanStatus> {
-    let deadline = Instant::now() + SCAN_DEADLINE;
+    let mut deadline = ctx.deadline(SCAN_DEADLINE);
     while !st.scan_finished {
-        ensure!(
-            Instant::now() < deadline,
-            "{}",
-            late(SCAN_DEADLINE.as_secs())
-        );
-        std::thread::sleep(Duration::from_millis(200));
+        ensure!(!ctx.expired(&deadline), "{}", late(SCAN_DEADLINE.as_secs()));
+        ctx.tick(&mut deadline, Duration::from_millis(200))?;
         st = scan_status(ctx)?;
     }
     Ok(st)

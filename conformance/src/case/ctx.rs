@@ -1,204 +1,15 @@
-//! A conformance case: a stable ID, a group, a title, when it applies, and a body that drives a link and
-//! states expectations. [`Ctx`] gives case bodies the protocol steps they share (handshake, encrypted
-//! calls, Wi-Fi status polling), all recorded for the report.
+//! [`Ctx`]: the running context of one case and the protocol steps every group uses.
 
 use std::time::{Duration, Instant};
 
-use prost::Message;
-use proto::wifi_prov::{RespGetStatus, WiFiConfigMsgType, WiFiConfigPayload, WifiStationState};
+use proto::wifi_prov::{RespGetStatus, WiFiConfigMsgType, WifiStationState};
 
-use crate::description::Description;
-use crate::link::{LinkError, Recorder, Transport};
+use super::{config_payload, short_hex, Env, Step, Stop};
+use crate::ensure;
+use crate::link::Recorder;
 use crate::model::Answer;
 use prov_client::rng::SeededRng;
-use prov_client::Profile;
-use prov_client::{messages, Cipher, ClientError, Handshake};
-
-/// Why a case body stopped early.
-#[derive(Debug)]
-pub enum Stop {
-    /// An expectation failed.
-    Fail(String),
-    /// The case found out it does not apply (e.g. the device has no such network).
-    Skip(String),
-}
-
-impl From<LinkError> for Stop {
-    fn from(e: LinkError) -> Self {
-        Self::Fail(e.to_string())
-    }
-}
-
-impl From<ClientError> for Stop {
-    fn from(e: ClientError) -> Self {
-        Self::Fail(format!("client: {e}"))
-    }
-}
-
-/// A case body's result.
-pub type Step<T> = Result<T, Stop>;
-
-/// Fails the case with a formatted message unless `cond` holds.
-#[macro_export]
-macro_rules! ensure {
-    ($cond:expr, $($arg:tt)+) => {
-        if !$cond {
-            return Err($crate::case::Stop::Fail(format!($($arg)+)));
-        }
-    };
-}
-
-/// Catalogue groups, in report order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Group {
-    /// `proto-ver` and capabilities.
-    Version,
-    /// `prov-session` handshakes.
-    Session,
-    /// Encrypted data phase.
-    Data,
-    /// `prov-config`: SetConfig / ApplyConfig / GetStatus.
-    Config,
-    /// `prov-scan`.
-    Scan,
-    /// `prov-ctrl`.
-    Ctrl,
-    /// Application endpoints.
-    Custom,
-    /// The negative corpus of spec §7.
-    Negative,
-    /// HTTP (SoftAP) transport semantics.
-    Http,
-    /// Console line protocol.
-    Console,
-    /// BLE GATT transport.
-    Ble,
-    /// Golden vector replay.
-    Golden,
-}
-
-impl Group {
-    /// Name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Version => "version",
-            Self::Session => "session",
-            Self::Data => "data",
-            Self::Config => "config",
-            Self::Scan => "scan",
-            Self::Ctrl => "ctrl",
-            Self::Custom => "custom",
-            Self::Negative => "negative",
-            Self::Http => "http",
-            Self::Console => "console",
-            Self::Ble => "ble",
-            Self::Golden => "golden",
-        }
-    }
-}
-
-/// When a case applies: `Some(reason)` when it does not.
-pub type Applies = fn(&Env<'_>) -> Option<String>;
-
-/// A case body.
-pub type Body = fn(&mut Ctx<'_>) -> Step<()>;
-
-impl Group {
-    /// A case of this group that leaves the device as it found it.
-    pub const fn case(
-        self,
-        id: &'static str,
-        title: &'static str,
-        applies: Applies,
-        run: Body,
-    ) -> Case {
-        Case {
-            id,
-            group: self,
-            title,
-            applies,
-            disturbs: false,
-            run,
-        }
-    }
-
-    /// A case of this group that leaves the device changed (provisioned, failed or stopped).
-    pub const fn disturbing(
-        self,
-        id: &'static str,
-        title: &'static str,
-        applies: Applies,
-        run: Body,
-    ) -> Case {
-        Case {
-            disturbs: true,
-            ..self.case(id, title, applies, run)
-        }
-    }
-}
-
-/// What a case may look at before it runs.
-#[derive(Clone, Copy)]
-pub struct Env<'a> {
-    /// The device description.
-    pub desc: &'a Description,
-    /// Expectations profile.
-    pub profile: Profile,
-    /// Transport of the column.
-    pub transport: Transport,
-    /// Security scheme of the column.
-    pub security: u8,
-}
-
-/// One catalogue entry.
-pub struct Case {
-    /// Stable ID, e.g. `SEC1-POP-WRONG`.
-    pub id: &'static str,
-    /// Group.
-    pub group: Group,
-    /// One line: what is checked.
-    pub title: &'static str,
-    /// `Some(reason)` when the case does not apply to a column.
-    pub applies: Applies,
-    /// The case leaves the device changed (provisioned or stopped): on devices that are not fresh per
-    /// connection it runs after the others.
-    pub disturbs: bool,
-    /// The body.
-    pub run: Body,
-}
-
-/// Applies everywhere.
-pub fn always(_: &Env<'_>) -> Option<String> {
-    None
-}
-
-/// Applies to Security 1 and 2 (the schemes with a handshake and encryption).
-pub fn secure(env: &Env<'_>) -> Option<String> {
-    (env.security == 0).then(|| "Security 0 has no handshake or encryption".into())
-}
-
-/// Applies to Security `n` only.
-pub fn only_sec(env: &Env<'_>, n: u8) -> Option<String> {
-    (env.security != n).then(|| format!("Security {n} only"))
-}
-
-/// Applies where a session can be established over this transport.
-pub fn session_possible(env: &Env<'_>) -> Option<String> {
-    (env.security == 2 && env.transport.is_line_protocol()).then(|| {
-        "Security 2 cannot run over the console: Command0 (768 hex digits) exceeds the 256-byte line buffer (spec §4.3.1)".into()
-    })
-}
-
-/// Applies where an empty request body reaches protocomm or is refused: not NimBLE, which accepts an
-/// empty write without calling protocomm and keeps the stored value (spec §4.2.3).
-pub fn empty_body_judged(env: &Env<'_>) -> Option<String> {
-    (env.transport == Transport::Ble
-        && env.desc.ble.stack == Some(crate::description::BleStack::Nimble))
-    .then(|| {
-        "NimBLE accepts an empty write without calling protocomm; the read returns the stored value (spec §4.2.3)"
-            .into()
-    })
-}
+use prov_client::{messages, Cipher, Handshake};
 
 /// The running context of one case.
 pub struct Ctx<'a> {
@@ -407,18 +218,18 @@ impl<'a> Ctx<'a> {
     /// Polls GetStatus until the station leaves Connecting, or fails after the description's
     /// `connect_ms`.
     pub fn wait_outcome(&mut self) -> Step<RespGetStatus> {
-        let deadline = Instant::now() + Duration::from_millis(self.env.desc.timing.connect_ms);
+        let mut deadline = self.deadline(Duration::from_millis(self.env.desc.timing.connect_ms));
         loop {
             let s = self.status()?;
             if s.sta_state != WifiStationState::Connecting as i32 {
                 return Ok(s);
             }
             ensure!(
-                Instant::now() < deadline,
+                !self.expired(&deadline),
                 "station still Connecting after {} ms",
                 self.env.desc.timing.connect_ms
             );
-            std::thread::sleep(Duration::from_millis(250));
+            self.tick(&mut deadline, Duration::from_millis(250))?;
         }
     }
 
@@ -442,28 +253,42 @@ impl<'a> Ctx<'a> {
         self.wait_outcome()
     }
 
-    /// Sleeps, noting it in the transcript.
-    pub fn wait(&mut self, ms: u64, why: &str) {
-        self.rec.note(format!("wait {ms} ms: {why}"));
-        std::thread::sleep(Duration::from_millis(ms));
+    /// Lets `ms` of the device's time pass (a sleep, or a jump of its virtual clock), noting why.
+    pub fn wait(&mut self, ms: u64, why: &str) -> Step<()> {
+        Ok(self.rec.pause(Duration::from_millis(ms), why)?)
+    }
+
+    /// A deadline `limit` of the device's time from now, for polling loops.
+    pub fn deadline(&self, limit: Duration) -> Deadline {
+        Deadline {
+            started: Instant::now(),
+            waited: Duration::ZERO,
+            limit,
+        }
+    }
+
+    /// Whether `d` has passed: on a device with virtual time only the time let pass with
+    /// [`Ctx::tick`] counts, otherwise the wall clock.
+    pub fn expired(&mut self, d: &Deadline) -> bool {
+        let elapsed = if self.rec.link().virtual_time() {
+            d.waited
+        } else {
+            d.started.elapsed()
+        };
+        elapsed >= d.limit
+    }
+
+    /// Lets `every` of the device's time pass between two polls (not noted in the transcript).
+    pub fn tick(&mut self, d: &mut Deadline, every: Duration) -> Step<()> {
+        d.waited += every;
+        Ok(self.rec.link().pause(every)?)
     }
 }
 
-/// Decodes a `prov-config` response.
-pub fn config_payload(p: &[u8]) -> Step<WiFiConfigPayload> {
-    WiFiConfigPayload::decode(p).map_err(|e| {
-        Stop::Fail(format!(
-            "prov-config response is not a WiFiConfigPayload ({e}): {}",
-            short_hex(p)
-        ))
-    })
-}
-
-/// Hex of at most 64 bytes, for messages.
-pub fn short_hex(b: &[u8]) -> String {
-    if b.len() <= 64 {
-        hex::encode(b)
-    } else {
-        format!("{}… ({} bytes)", hex::encode(&b[..64]), b.len())
-    }
+/// A deadline in the device's time ([`Ctx::deadline`]).
+#[derive(Debug)]
+pub struct Deadline {
+    started: Instant,
+    waited: Duration,
+    limit: Duration,
 }

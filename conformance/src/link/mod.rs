@@ -5,9 +5,18 @@
 //! console line with no hex reply). A [`LinkError`] is different: the link itself is broken (connection
 //! refused, the program exited, the port vanished), and the case cannot go on.
 //!
+//! Cases that test a transport itself ask the link for a capability ([`Link::access`]): raw HTTP, raw
+//! console lines, the GATT table. Time passes through the link too ([`Link::pause`]): a device on
+//! virtual time (the embedded simulator replaying a recording, the in-memory device) jumps, a real one
+//! is waited for.
+//!
 //! [`Recorder`] wraps a link and keeps the transcript the reports show for failing cases.
 
-use std::time::Instant;
+mod access;
+
+use std::time::{Duration, Instant};
+
+pub use access::{Access, GattAccess, GattChar, HttpAccess, LineAccess, RawResponse};
 
 use crate::model::{Answer, Exchange};
 
@@ -22,6 +31,9 @@ pub enum Transport {
     Serial,
     /// BLE GATT: write-with-response to the endpoint's characteristic, then read it (spec §4.2).
     Ble,
+    /// No transport: requests go straight to the embedded simulator's device, in this process, on
+    /// virtual time. An empty body is refused as every real transport refuses it.
+    Memory,
 }
 
 impl Transport {
@@ -32,12 +44,40 @@ impl Transport {
             Self::Console => "console",
             Self::Serial => "serial",
             Self::Ble => "ble",
+            Self::Memory => "memory",
         }
     }
+
+    /// Every transport, in help order.
+    pub const ALL: [Self; 5] = [
+        Self::Http,
+        Self::Console,
+        Self::Serial,
+        Self::Ble,
+        Self::Memory,
+    ];
 
     /// Whether requests carry the console line protocol (console or serial).
     pub fn is_line_protocol(self) -> bool {
         matches!(self, Self::Console | Self::Serial)
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            // The SoftAP scheme's name, as esp_prov calls it.
+            "softap" => Ok(Self::Http),
+            _ => Self::ALL
+                .into_iter()
+                .find(|t| t.name() == s)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown transport {s:?}; expected http, console, serial, ble or memory"
+                    )
+                }),
+        }
     }
 }
 
@@ -71,19 +111,21 @@ pub trait Link: Send {
     /// Number of the current transport session (for transcripts).
     fn session(&self) -> u32;
 
-    /// The HTTP link, for transport-specific cases.
-    fn as_http(&mut self) -> Option<&mut crate::dut::http::HttpLink> {
-        None
+    /// What the link offers beyond requests, for the cases that test its transport.
+    fn access(&mut self) -> Access<'_> {
+        Access::None
     }
 
-    /// The line-protocol link (console or serial), for transport-specific cases.
-    fn as_line(&mut self) -> Option<&mut crate::dut::line::LineLink> {
-        None
+    /// Lets `d` of the device's time pass: a sleep, unless the device runs on virtual time, where the
+    /// clock jumps (every device timer due in between fires, in order).
+    fn pause(&mut self, d: Duration) -> Result<(), LinkError> {
+        std::thread::sleep(d);
+        Ok(())
     }
 
-    /// The BLE link, for transport-specific cases.
-    fn as_ble(&mut self) -> Option<&mut crate::dut::ble::BleLink> {
-        None
+    /// Whether the device runs on virtual time (then only [`Link::pause`] moves its clock).
+    fn virtual_time(&self) -> bool {
+        false
     }
 }
 
@@ -198,6 +240,12 @@ impl Recorder {
             answer_plain: None,
             note: note.to_owned(),
         });
+    }
+
+    /// Lets `d` of the device's time pass ([`Link::pause`]), noting why in the transcript.
+    pub fn pause(&mut self, d: Duration, why: &str) -> Result<(), LinkError> {
+        self.note(format!("wait {} ms: {why}", d.as_millis()));
+        self.link.pause(d)
     }
 
     /// Starts a new transport session.
