@@ -9,7 +9,7 @@ use crate::ensure;
 use crate::link::Recorder;
 use crate::model::Answer;
 use prov_client::rng::SeededRng;
-use prov_client::{messages, Cipher, Handshake};
+use prov_client::{messages, Cipher, Handshake, HandshakeError};
 
 /// The running context of one case.
 pub struct Ctx<'a> {
@@ -115,17 +115,24 @@ impl<'a> Ctx<'a> {
 
     /// A full, correct handshake; afterwards [`Ctx::call`] encrypts.
     pub fn handshake(&mut self) -> Step<()> {
-        let mut hs = self.client(None)?;
-        let r0 = self.expect_data("prov-session", &hs.command0(), "SessionCommand0")?;
-        let cipher = match hs.command1(&r0)? {
-            None => hs.finish(&r0, self.sec_patch_ver())?,
-            Some(c1) => {
-                let r1 = self.expect_data("prov-session", &c1, "SessionCommand1")?;
-                hs.finish(&r1, self.sec_patch_ver())?
-            }
-        };
+        let cipher = self.establish()?;
         self.cipher = Some(cipher);
         Ok(())
+    }
+
+    /// A full, correct handshake for the column's scheme ([`Handshake::run`]); returns the data-phase
+    /// cipher without keeping it (for Security 0 the session command is sent and the cipher is
+    /// plaintext).
+    pub fn establish(&mut self) -> Step<Cipher> {
+        let mut hs = self.client(None)?;
+        let patch = self.sec_patch_ver();
+        hs.run(patch, |body, note| {
+            self.expect_data("prov-session", body, note)
+        })
+        .map_err(|e| match e {
+            HandshakeError::Exchange(stop) => stop,
+            HandshakeError::Client(e) => Stop::Fail(format!("client: {e}")),
+        })
     }
 
     /// The session cipher (after [`Ctx::handshake`]).

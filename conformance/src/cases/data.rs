@@ -9,7 +9,7 @@ use crate::case::{only_sec, secure, short_hex, Case, Ctx, Env, Step, Stop};
 use crate::ensure;
 use crate::model::Answer;
 use crate::steps::session::{
-    can_session, command1, establish, finish_with, in_session, pending, raw, refuse, refuse_with,
+    can_session, command1, finish_with, in_session, pending, raw, refuse, refuse_with,
     secure_session, status_ok,
 };
 use prov_client::{messages, Cipher, Ctr, Gcm};
@@ -60,7 +60,7 @@ fn long_plaintext() -> Vec<u8> {
 // ---- Security 1 keystream -----------------------------------------------------------------------
 
 fn sec1_keystream(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
+    let mut cipher = ctx.establish()?;
     let start = ctr(&mut cipher)?.position();
     ensure!(
         start == 64,
@@ -110,7 +110,7 @@ fn sec1_keystream(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 fn sec1_garbage(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
+    let mut cipher = ctx.establish()?;
     status_ok(ctx, &mut cipher, "GetStatus", "spec §3.3")?;
     // Ciphertext that looks random but decrypts to bytes no protobuf decoder accepts: 101 × 0xFF is a
     // field key whose varint never ends (protobuf-c and prost both refuse it). Random ciphertext would
@@ -135,7 +135,7 @@ fn sec1_garbage(ctx: &mut Ctx<'_>) -> Step<()> {
 // ---- Security 2 nonce counter -------------------------------------------------------------------
 
 fn sec2_nonce_counter(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
+    let mut cipher = ctx.establish()?;
     let first = gcm(&mut cipher)?.counter();
     ensure!(
         first == Some(1),
@@ -197,7 +197,7 @@ fn sec2_nonce_counter(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 fn sec2_tampered(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut cipher = establish(ctx)?;
+    let mut cipher = ctx.establish()?;
     let req = messages::get_status();
     let first_wire = gcm(&mut cipher)?
         .encrypt_with_counter(&req, 1)

@@ -52,25 +52,9 @@ pub(crate) fn refuse(
     }
 }
 
-/// A complete, correct handshake for the column's scheme; returns the data-phase cipher (for Security 0
-/// the session command is sent and the cipher is plaintext).
-pub(crate) fn establish(ctx: &mut Ctx<'_>) -> Step<Cipher> {
-    let mut hs = ctx.client(None)?;
-    let r0 = ctx.expect_data(SESSION, &hs.command0(), "Command0")?;
-    let r1 = match hs
-        .command1(&r0)
-        .map_err(|e| Stop::Fail(format!("Response0: {e}")))?
-    {
-        None => r0,
-        Some(c1) => ctx.expect_data(SESSION, &c1, "Command1")?,
-    };
-    hs.finish(&r1, ctx.sec_patch_ver())
-        .map_err(|e| Stop::Fail(format!("Response1: {e}")))
-}
-
 /// [`establish`], then one GetStatus through the new cipher ([`status_ok`] with `note` and `cite`).
 pub(crate) fn establish_checked(ctx: &mut Ctx<'_>, note: &str, cite: &str) -> Step<Cipher> {
-    let mut cipher = establish(ctx)?;
+    let mut cipher = ctx.establish()?;
     status_ok(ctx, &mut cipher, note, cite)?;
     Ok(cipher)
 }

@@ -16,7 +16,7 @@ use std::thread;
 
 /// One HTTP exchange seen on the wire.
 #[derive(Clone, Debug)]
-pub struct Exchange {
+pub struct HttpExchange {
     pub conn: usize,
     pub method: String,
     pub path: String,
@@ -66,7 +66,7 @@ impl Proxy {
     }
 
     /// Every exchange so far, in connection order.
-    pub fn exchanges(&self) -> Vec<Exchange> {
+    pub fn exchanges(&self) -> Vec<HttpExchange> {
         let streams = self.streams.lock().unwrap().clone();
         let mut out = Vec::new();
         for (conn, (up, down)) in streams.iter().enumerate() {
@@ -86,7 +86,7 @@ impl Proxy {
                     Some((h, b)) => (Some(h.clone()), b.clone()),
                     None => (None, Vec::new()),
                 };
-                out.push(Exchange {
+                out.push(HttpExchange {
                     conn,
                     method,
                     path,
@@ -144,7 +144,7 @@ fn split_messages(mut s: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 /// Assert every response is framed as esp_http_server frames a protocomm reply (spec §4.1), with
 /// `Set-Cookie` exactly on the responses that started a session. Returns the number of responses seen.
-pub fn assert_esp_http_framing(exchanges: &[Exchange]) -> usize {
+pub fn assert_esp_http_framing(exchanges: &[HttpExchange]) -> usize {
     let mut seen = 0;
     for x in exchanges {
         let Some(head) = &x.response_head else {
@@ -219,7 +219,7 @@ pub fn golden_index() -> HashMap<(String, Vec<u8>), Vec<Vec<u8>>> {
 }
 
 /// Check recorded plaintext exchanges against the golden index; returns how many matched a golden request.
-pub fn assert_matches_golden(exchanges: &[Exchange]) -> usize {
+pub fn assert_matches_golden(exchanges: &[HttpExchange]) -> usize {
     let golden = golden_index();
     let mut matched = 0;
     for x in exchanges {

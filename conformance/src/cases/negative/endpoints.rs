@@ -2,7 +2,7 @@
 //! undecodable payload, get no response and the session goes on in step (spec §5, §7.1).
 
 use crate::case::{short_hex, Ctx, Step, Stop};
-use crate::steps::session::{establish, exchange, status_ok};
+use crate::steps::session::{exchange, status_ok};
 
 /// Sends each plaintext (encrypted in the session) to `endpoint` and requires no response, then a
 /// GetStatus on the same cipher: the device must have consumed exactly what the client did (Sec1:
@@ -13,7 +13,7 @@ fn refuse_all_then_status(
     probes: &[(Vec<u8>, String)],
     cite: &str,
 ) -> Step<()> {
-    let mut cipher = establish(ctx)?;
+    let mut cipher = ctx.establish()?;
     for (plain, what) in probes {
         if let Some(p) = exchange(ctx, &mut cipher, endpoint, plain, what)? {
             return Err(Stop::Fail(format!(

@@ -12,9 +12,7 @@
 
 use crate::case::Group::Negative as G;
 use crate::case::{always, only_sec, secure, session_possible, Case, Ctx, Env, Step, Stop};
-use crate::steps::session::{
-    can_session, command1, establish, raw, secure_session, status_ok, SESSION,
-};
+use crate::steps::session::{can_session, command1, raw, secure_session, status_ok, SESSION};
 use prov_client::Handshake;
 use prov_client::Profile;
 
@@ -84,7 +82,7 @@ fn still_works(ctx: &mut Ctx<'_>, after: &str) -> Step<()> {
     if !can_session(ctx) {
         return Ok(());
     }
-    let mut cipher = establish(ctx).map_err(|e| match e {
+    let mut cipher = ctx.establish().map_err(|e| match e {
         Stop::Fail(m) => Stop::Fail(format!(
             "after {after}, a correct handshake failed: {m} (rejected input must not break the device, spec §7.1)"
         )),

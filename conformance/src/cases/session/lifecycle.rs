@@ -4,8 +4,8 @@
 
 use crate::case::{Ctx, Step, Stop};
 use crate::steps::session::{
-    can_session, command1, establish, establish_checked, finish_with, pending, raw, refuse,
-    refuse_with, status_ok, SESSION,
+    can_session, command1, establish_checked, finish_with, pending, raw, refuse, refuse_with,
+    status_ok, SESSION,
 };
 use prov_client::{messages, sec1, sec2};
 
@@ -105,7 +105,7 @@ pub(super) fn cmd1_before_cmd0(ctx: &mut Ctx<'_>) -> Step<()> {
         &format!("spec §3.5 'Command1 when state = CMD0'; {vector}"),
     )?;
     if can_session(ctx) {
-        let mut cipher = establish(ctx)?;
+        let mut cipher = ctx.establish()?;
         status_ok(
             ctx,
             &mut cipher,
@@ -117,7 +117,7 @@ pub(super) fn cmd1_before_cmd0(ctx: &mut Ctx<'_>) -> Step<()> {
 }
 
 pub(super) fn session_id_change(ctx: &mut Ctx<'_>) -> Step<()> {
-    let mut old = establish(ctx)?;
+    let mut old = ctx.establish()?;
     status_ok(
         ctx,
         &mut old,
@@ -133,7 +133,7 @@ pub(super) fn session_id_change(ctx: &mut Ctx<'_>) -> Step<()> {
         "GetStatus with the old keys on the new transport session",
         "opening a transport session closes the previous secure session (spec §3.1; vectors/esp-idf/bad_inputs_sec1.json step 38)",
     )?;
-    let mut new = establish(ctx).map_err(|e| match e {
+    let mut new = ctx.establish().map_err(|e| match e {
         Stop::Fail(m) => Stop::Fail(format!(
             "handshake on the new transport session: {m} (spec §3.1; vectors/esp-idf/bad_inputs_sec1.json step 39)"
         )),

@@ -3,7 +3,7 @@
 
 use crate::case::{Ctx, Step, Stop};
 use crate::ensure;
-use crate::steps::session::{establish, raw, refuse, status_ok, SESSION};
+use crate::steps::session::{raw, refuse, status_ok, SESSION};
 use prov_client::Profile;
 use prov_client::{messages, sec1, Sec1Client};
 
@@ -130,7 +130,7 @@ pub(super) fn sec1_pop_retry(ctx: &mut Ctx<'_>) -> Step<()> {
             )?;
             if profile == Profile::Zephyr {
                 // Only the failure is documented for the Zephyr port; a fresh handshake must work.
-                let mut cipher = establish(ctx)?;
+                let mut cipher = ctx.establish()?;
                 return status_ok(
                     ctx,
                     &mut cipher,

@@ -2,7 +2,7 @@
 //! (one per connected central: its protocomm session and its stored values) and the write/read procedure
 //! of spec §4.2.3.
 //!
-//! Everything a central does goes through one async lock ([`Links`]): the chip's BTC task handles GATT
+//! Everything a central does goes through one async lock ([`Connections`]): the chip's BTC task handles GATT
 //! events one at a time and runs protocomm inside the write handler, so a read waits for a write in
 //! progress, and connects and disconnects are ordered with requests.
 //!
@@ -42,15 +42,15 @@ pub(super) struct Limits {
 }
 
 /// A connected central.
-struct Link {
+struct Connection {
     session: SessionId,
     /// Stored response per endpoint BLE id.
     values: HashMap<u16, Vec<u8>>,
 }
 
 #[derive(Default)]
-struct Links {
-    by_addr: HashMap<Address, Link>,
+struct Connections {
+    by_addr: HashMap<Address, Connection>,
     next_session: SessionId,
 }
 
@@ -60,7 +60,7 @@ pub(super) struct Gatt {
     boot: u64,
     adapter: Adapter,
     limits: Limits,
-    links: Mutex<Links>,
+    links: Mutex<Connections>,
 }
 
 impl Gatt {
@@ -70,7 +70,7 @@ impl Gatt {
             boot,
             adapter,
             limits,
-            links: Mutex::new(Links::default()),
+            links: Mutex::new(Connections::default()),
         }
     }
 
@@ -138,8 +138,8 @@ impl Gatt {
 
     /// A central connected (or sent its first request): a new link opens a new protocomm session, which
     /// closes any previous one (spec §4.2.3, session mapping).
-    async fn link<'a>(&self, links: &'a mut Links, addr: Address) -> &'a mut Link {
-        let Links {
+    async fn link<'a>(&self, links: &'a mut Connections, addr: Address) -> &'a mut Connection {
+        let Connections {
             by_addr,
             next_session,
         } = links;
@@ -150,7 +150,7 @@ impl Gatt {
                 *next_session = next_session.wrapping_add(1);
                 tracing::info!(central = %addr, session, "BLE central connected: new session");
                 self.handle.open_session(self.boot, session).await;
-                v.insert(Link {
+                v.insert(Connection {
                     session,
                     values: HashMap::new(),
                 })
@@ -170,7 +170,7 @@ impl Gatt {
         self.unlink(&mut links, addr).await;
     }
 
-    async fn unlink(&self, links: &mut Links, addr: Address) {
+    async fn unlink(&self, links: &mut Connections, addr: Address) {
         if let Some(link) = links.by_addr.remove(&addr) {
             tracing::info!(central = %addr, session = link.session, "BLE central disconnected: session closed");
             self.handle.close_session(self.boot, link.session).await;
