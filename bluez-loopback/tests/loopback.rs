@@ -92,6 +92,10 @@ fn main() {
         }
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // libtest's listing protocol, which cargo-nextest uses: this harness has no ignored tests.
+    if args.iter().any(|a| a == "--list") && args.iter().any(|a| a == "--ignored") {
+        return Default::default();
+    }
     if args.iter().any(|a| a == "--list") {
         for sc in SCENARIOS {
             println!("{}: test", sc.name);
@@ -99,9 +103,12 @@ fn main() {
         return;
     }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    // `--exact` (as cargo-nextest runs one test): the whole name; otherwise a substring, as libtest.
+    let exact = args.iter().any(|a| a == "--exact");
+    let wanted = |name: &str, f: &str| if exact { name == f } else { name.contains(f) };
     let selected: Vec<&Setup> = SCENARIOS
         .iter()
-        .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
+        .filter(|sc| filters.is_empty() || filters.iter().any(|f| wanted(sc.name, f)))
         .collect();
     let n = selected.len();
     println!("\nrunning {n} loopback scenarios");

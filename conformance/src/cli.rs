@@ -13,6 +13,7 @@ use crate::description::{BleStack, Description};
 use crate::dut::DutSpec;
 use crate::link::Transport;
 use crate::matrix::{BleRequest, Request};
+use crate::model::SelfCheckRow;
 use prov_client::Profile;
 
 /// Judge a device that speaks Espressif unified provisioning against ESP-IDF's behaviour.
@@ -249,14 +250,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let rt = runtime()?;
             let chosen: Vec<Misbehaviour> = misbehaviours(&only)?.into_iter().collect();
             let explicit = (!cli.run.transport.is_empty()).then_some(cli.run.transport.as_slice());
-            let ok = crate::selfcheck::run(
-                &cli.run.request()?,
-                explicit,
-                &chosen,
-                &catalogue,
-                &cli.run.report_dir,
-                &rt,
-            )?;
+            let rows =
+                crate::selfcheck::rows(&cli.run.request()?, explicit, &chosen, &catalogue, &rt)?;
+            println!("{}", crate::report::render_self_check(&rows));
+            let path = crate::report::write_self_check(&rows, &cli.run.report_dir)
+                .map_err(|e| format!("writing {}: {e}", cli.run.report_dir.display()))?;
+            println!("table written to {}", path.display());
+            let ok = rows.iter().all(SelfCheckRow::ok);
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

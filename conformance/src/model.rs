@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+use sim_device::misbehave::Misbehaviour;
 
 /// One column of the matrix: a device reached over one transport with one security scheme.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -198,5 +201,29 @@ mod millis {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// One row of the self-check: a misbehaviour of the simulator (or none) and the cases that caught it.
+#[derive(Debug)]
+pub struct SelfCheckRow {
+    /// The misbehaviour (`None` = the well-behaved simulator).
+    pub misbehaviour: Option<Misbehaviour>,
+    /// Failing case ID → columns where it failed.
+    pub caught_by: BTreeMap<String, Vec<String>>,
+    /// Wall time of its matrix.
+    pub seconds: f64,
+    /// The transport the misbehaviour lives in, when the run did not include it (so nothing could
+    /// catch it here).
+    pub not_exercised: Option<&'static str>,
+}
+
+impl SelfCheckRow {
+    /// The row holds as it should: the baseline has no failure, a misbehaviour at least one.
+    pub fn ok(&self) -> bool {
+        match self.misbehaviour {
+            None => self.caught_by.is_empty(),
+            Some(_) => self.not_exercised.is_some() || !self.caught_by.is_empty(),
+        }
     }
 }

@@ -28,12 +28,19 @@ fn main() -> ExitCode {
     if args.iter().any(|a| a == "--child") {
         return child();
     }
+    // libtest's listing protocol, which cargo-nextest uses: this harness has no ignored tests.
+    if args.iter().any(|a| a == "--list") && args.iter().any(|a| a == "--ignored") {
+        return Default::default();
+    }
     if args.iter().any(|a| a == "--list") {
         println!("{NAME}: test");
         return ExitCode::SUCCESS;
     }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    if !filters.is_empty() && !filters.iter().any(|f| NAME.contains(f.as_str())) {
+    // `--exact` (as cargo-nextest runs one test): the whole name; otherwise a substring, as libtest.
+    let exact = args.iter().any(|a| a == "--exact");
+    let wanted = |name: &str, f: &str| if exact { name == f } else { name.contains(f) };
+    if !filters.is_empty() && !filters.iter().any(|f| wanted(NAME, f)) {
         println!("\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; finished in 0.00s\n");
         return ExitCode::SUCCESS;
     }

@@ -54,6 +54,13 @@ fn main() -> ExitCode {
         return central::main();
     }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    // `--exact` (as cargo-nextest runs one test): the whole name; otherwise a substring, as libtest.
+    let exact = args.iter().any(|a| a == "--exact");
+    let wanted = |name: &str, f: &str| if exact { name == f } else { name.contains(f) };
+    // libtest's listing protocol, which cargo-nextest uses: this harness has no ignored tests.
+    if args.iter().any(|a| a == "--list") && args.iter().any(|a| a == "--ignored") {
+        return Default::default();
+    }
     if args.iter().any(|a| a == "--list") {
         for (name, _) in CASES {
             println!("{name}: test");
@@ -62,7 +69,7 @@ fn main() -> ExitCode {
     }
     let selected: Vec<_> = CASES
         .iter()
-        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
+        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| wanted(n, f)))
         .collect();
     println!("\nrunning {} tests", selected.len());
     let started = Instant::now();

@@ -6,6 +6,7 @@
 //! `conformance [ARGS]` (the README's main job: the conformance suite, reports under `reports/`).
 
 mod esp_prov;
+mod nextest;
 mod sysdeps;
 mod tidy;
 
@@ -19,7 +20,8 @@ const HELP: &str = "\
 cargo xtask <task>
 
 Tasks:
-  test               the project's test command: cargo fmt --check, clippy -D warnings, cargo test --workspace
+  test               the project's test command: cargo fmt --check, clippy -D warnings, every test
+                     with cargo-nextest (installed when missing; JUnit in target/nextest/ci/junit.xml)
   codegen [--check]  regenerate proto/src/gen from proto/proto/*.proto (--check: fail if stale)
   replay <DIR|FILE>  replay golden vectors (same as `cargo run -p vectors -- replay`)
   bench [SECONDS]    handshake throughput of the device core, release build (default 3 s per scheme)
@@ -126,49 +128,19 @@ fn test() -> Result<()> {
         py = esp_prov::setup(&project_root())?;
         Ok(())
     })?;
+    step("cargo-nextest", nextest::ensure)?;
     let mut totals = (0u64, 0u64);
-    step("cargo test --workspace", || cargo_test(&py, &mut totals))?;
+    step("cargo nextest run --workspace, then the doc tests", || {
+        totals = nextest::run(&project_root(), &py)?;
+        Ok(())
+    })?;
     eprintln!(
-        "xtask test: all green in {:.1} s",
-        start.elapsed().as_secs_f64()
+        "xtask test: all green in {:.1} s (JUnit: {})",
+        start.elapsed().as_secs_f64(),
+        nextest::JUNIT
     );
     println!("{} passed, {} failed", totals.0, totals.1);
     Ok(())
-}
-
-/// `cargo test --workspace`, echoing its output and adding up the `test result:` lines.
-fn cargo_test(esp_prov_python: &Path, totals: &mut (u64, u64)) -> Result<()> {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(cargo_bin())
-        .args(["test", "--workspace"])
-        .env("PROVLAB_ESP_PROV_PYTHON", esp_prov_python)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("could not run cargo test")?;
-    if let Some(out) = child.stdout.take() {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            println!("{line}");
-            if let Some(rest) = line.strip_prefix("test result: ") {
-                totals.0 += count(rest, "passed");
-                totals.1 += count(rest, "failed");
-            }
-        }
-    }
-    let st = child.wait()?;
-    if !st.success() {
-        println!("{} passed, {} failed", totals.0, totals.1.max(1));
-        bail!("cargo test exited with {st}");
-    }
-    Ok(())
-}
-
-/// The number before `label` in a `test result:` line (`ok. 3 passed; 0 failed; …`).
-fn count(line: &str, label: &str) -> u64 {
-    line.split(';')
-        .filter_map(|part| part.trim().rsplit_once(' '))
-        .find(|(_, word)| *word == label)
-        .and_then(|(n, _)| n.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn codegen(check: bool) -> Result<()> {

@@ -2,7 +2,13 @@
 //! - every Rust file starts with a `//!` module doc;
 //! - the sans-IO core (`sim-device/src`, outside `runtime/`, `transport/` and `bin/`) uses no async runtime, no
 //!   sockets, and never reads the clock or OS randomness;
-//! - no source file grows past 600 lines (generated code excepted).
+//! - no source file grows past 600 lines (generated code excepted);
+//! - transports never decode protobuf: they hand `(endpoint, session, bytes)` to the device;
+//! - only the conformance suite's `report` module knows report formats (JUnit, HTML, Markdown tables);
+//! - the conformance suite's modules import each other without a cycle (`module_graph`).
+
+#[cfg(test)]
+mod module_graph;
 
 #[cfg(test)]
 mod tests {
@@ -33,6 +39,7 @@ mod tests {
         let mut v = Vec::new();
         for d in [
             "proto",
+            "prov-client",
             "sim-device",
             "vectors",
             "xtask",
@@ -116,5 +123,77 @@ mod tests {
             }
         }
         assert!(bad.is_empty(), "the device core must stay sans-IO: {bad:?}");
+    }
+
+    /// Text of every Rust file under `dir`, test modules cut off, with its path relative to `dir`.
+    fn sources(dir: &str) -> Vec<(String, String)> {
+        let base = root().join(dir);
+        let mut v = Vec::new();
+        rust_files(&base, &mut v);
+        v.into_iter()
+            .map(|p| {
+                let rel = p
+                    .strip_prefix(&base)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .to_string();
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+                (rel, code)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn transports_never_decode_protobuf() {
+        let bad: Vec<String> = sources("sim-device/src/transport")
+            .into_iter()
+            .flat_map(|(rel, code)| {
+                ["prost", "proto::", "protocomm::", "wifi_prov::"]
+                    .into_iter()
+                    .filter(move |f| code.contains(f))
+                    .map(move |f| format!("{rel}: {f}"))
+            })
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "a transport hands bytes to the device and never decodes them: {bad:?}"
+        );
+    }
+
+    #[test]
+    fn only_the_report_module_knows_report_formats() {
+        let markup = [
+            "<testsuite",
+            "<testcase",
+            "<!DOCTYPE",
+            "<html",
+            "<table",
+            "| :--",
+            "|---|",
+        ];
+        let bad: Vec<String> = sources("conformance/src")
+            .into_iter()
+            .filter(|(rel, _)| !rel.starts_with("report"))
+            .flat_map(|(rel, code)| {
+                markup
+                    .into_iter()
+                    .filter(move |m| code.contains(m))
+                    .map(move |m| format!("{rel}: {m}"))
+            })
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "report formats belong in conformance/src/report: {bad:?}"
+        );
+    }
+
+    #[test]
+    fn conformance_modules_have_no_import_cycle() {
+        let cycles = super::module_graph::cycles(&sources("conformance/src"), 2);
+        assert!(
+            cycles.is_empty(),
+            "import cycles between conformance modules (move the shared piece below both): {cycles:?}"
+        );
     }
 }

@@ -52,7 +52,7 @@ pub(crate) fn refuse(
     }
 }
 
-/// [`establish`], then one GetStatus through the new cipher ([`status_ok`] with `note` and `cite`).
+/// [`Ctx::establish`], then one GetStatus through the new cipher ([`status_ok`] with `note` and `cite`).
 pub(crate) fn establish_checked(ctx: &mut Ctx<'_>, note: &str, cite: &str) -> Step<Cipher> {
     let mut cipher = ctx.establish()?;
     status_ok(ctx, &mut cipher, note, cite)?;
