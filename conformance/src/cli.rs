@@ -42,9 +42,11 @@ EXAMPLES:
   conformance --dut console:'sim-device --transport console --security 1' --device-file dev.toml
   conformance --dut serial:/dev/ttyUSB0 --device-file board.toml --profile esp-idf-5.5
   conformance --transport ble --ble-mtu 23               # the simulator over BLE, long reads by offset
+  conformance --transport memory                       # no transport, virtual time: about a second
   conformance --dut ble:PROV_ --device-file board.toml --no-loopback
   conformance list                                     # every case ID
   conformance self-check                               # prove each simulator misbehaviour is caught
+                                                       # (core defects in memory, HTTP ones over HTTP)
 
 Exit status: 0 when every case passed or was not applicable, 1 when any failed, 2 on usage errors."
 )]
@@ -82,7 +84,8 @@ pub struct RunArgs {
     /// Expectations profile: esp-idf-5.5, network-prov-1.2, zephyr [default: the device file's, else esp-idf-5.5].
     #[arg(long, global = true)]
     pub profile: Option<Profile>,
-    /// Transports for the simulator, comma separated: http,console,ble [default: http,console].
+    /// Transports for the simulator, comma separated: http,console,ble,memory [default: http,console]
+    /// (memory: no transport, in this process on virtual time).
     #[arg(long, value_delimiter = ',', value_parser = parse_transport, global = true)]
     pub transport: Vec<Transport>,
     /// Security schemes for the simulator, comma separated [default: 0,1,2].

@@ -150,29 +150,13 @@ impl Protocomm {
         if self.deferred.is_some() {
             return Err(Reject::Busy.into());
         }
-        let reply = self.dispatch(mgr, rng, endpoint, session, request, now)?;
-        if reply == Reply::Deferred {
-            self.deferred = Some(session);
-        }
-        Ok(reply)
-    }
-
-    fn dispatch(
-        &mut self,
-        mgr: &mut Manager,
-        rng: &mut dyn DeviceRng,
-        endpoint: &str,
-        session: SessionId,
-        request: &[u8],
-        now: Instant,
-    ) -> Result<Reply, NoResponse> {
         let kind = self
             .endpoints
             .iter()
             .find(|e| e.name == endpoint)
             .map(|e| e.kind.clone())
             .ok_or(Reject::UnknownEndpoint)?;
-        match kind {
+        let reply = match kind {
             EndpointKind::Version => Ok(Reply::Ready(self.version.clone())),
             EndpointKind::Session => {
                 let mut events = Vec::new();
@@ -194,7 +178,11 @@ impl Protocomm {
             EndpointKind::Custom(b) => data(&mut self.security, session, request, |p| {
                 handlers::custom::custom_endpoint(&b, p)
             }),
+        };
+        if reply == Ok(Reply::Deferred) {
+            self.deferred = Some(session);
         }
+        reply
     }
 }
 
