@@ -6,7 +6,7 @@
 //! advanced by a successful decryption stays advanced — exactly as in ESP-IDF.
 //!
 //! A handler may defer its answer (a blocking scan): protocomm then remembers the session and, once the
-//! manager has finished, produces the encrypted answer itself ([`Protocomm::poll_deferred`]); until then
+//! manager has finished, produces the encrypted answer itself (`Protocomm::poll_deferred`); until then
 //! every request is refused as [`Reject::Busy`], since ESP-IDF's transport task is blocked in the handler.
 
 use std::time::Instant;

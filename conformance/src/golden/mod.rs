@@ -3,10 +3,10 @@
 //!
 //! Each scenario's case asks for a device booted from its recording ([`Boot::Recording`]). Two modes
 //! follow from what the device can do:
-//! - **byte-exact** ([`exact`]; the embedded simulator, over any of its transports or none): the device
+//! - **byte-exact** (`exact`; the embedded simulator, over any of its transports or none): the device
 //!   is configured from the scenario's inputs with its recorded random values injected and a virtual
 //!   clock, and every response must equal the recording byte for byte;
-//! - **decoded** ([`decoded`]; any other device): the device's randomness is its own, so the client
+//! - **decoded** (`decoded`; any other device): the device's randomness is its own, so the client
 //!   re-runs the scenario with its recorded secrets (X25519 key, SRP `a`), re-encrypts each recorded
 //!   plaintext in the live session, and judges outcomes (response or transport error) and decrypted
 //!   plaintexts. The device must be set up like the scenario (security, PoP/password, the vectors' Wi-Fi

@@ -3,7 +3,7 @@
 //!
 //! The device is reached through the real transport code (the SoftAP HTTP server on a loopback port,
 //! the console line protocol over a socket pair, the BLE GATT peripheral on a BlueZ adapter of its own,
-//! [`ble`]) exactly as the `sim-device` binary serves them, or with no transport at all
+//! `ble`) exactly as the `sim-device` binary serves them, or with no transport at all
 //! ([`memory`](super::memory)). It also boots devices from a golden recording ([`Boot::Recording`]):
 //! configured as the recording's oracle, with its device randomness injected and a virtual clock, so the
 //! replay is byte-exact.
