@@ -284,14 +284,22 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 println!("  {}", p.display());
             }
             let t = run.tally();
+            if let Some(crashes) = run.crash_summary() {
+                println!("the {crashes}");
+            }
+            let mut counts = format!("{} passed, {} failed", t.pass, t.fail);
+            if t.crashed > 0 {
+                counts.push_str(&format!(", {} crashed", t.crashed));
+            }
+            if t.not_judged > 0 {
+                counts.push_str(&format!(", {} not judged", t.not_judged));
+            }
             println!(
-                "{} passed, {} failed, {} not applicable in {:.1} s",
-                t.pass,
-                t.fail,
+                "{counts}, {} not applicable in {:.1} s",
                 t.skip,
                 started.elapsed().as_secs_f64()
             );
-            Ok(if t.fail == 0 {
+            Ok(if t.failing() == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -302,16 +310,18 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
 
 fn print_summary(run: &crate::model::RunReport) {
     println!(
-        "{:<40} {:>6} {:>6} {:>6} {:>8}",
-        "column", "pass", "fail", "n/a", "time"
+        "{:<40} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "column", "pass", "fail", "crash", "n/j", "n/a", "time"
     );
     for c in &run.columns {
         let t = c.tally();
         println!(
-            "{:<40} {:>6} {:>6} {:>6} {:>7.1}s",
+            "{:<40} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7.1}s",
             c.column.label(),
             t.pass,
             t.fail,
+            t.crashed,
+            t.not_judged,
             t.skip,
             c.duration.as_secs_f64()
         );

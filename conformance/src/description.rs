@@ -27,6 +27,12 @@
 //! prompt = ">> "
 //! echo = true
 //! startup_ms = 30000
+//! line_max = 255               # usable characters per line (ESP-IDF's LINE_BUF_SIZE 256); 0 = no limit
+//!
+//! [reset]                      # how to bring the device back to "freshly booted, not provisioned"
+//! control = "http://127.0.0.1:8081"   # provlab's simulator: its control channel (factory reset, boot count)
+//! # command = "./power-cycle.sh"    # or a program (sh -c) that reflashes or power-cycles the board
+//! # console = "factory-reset"       # or a console line that erases provisioning and reboots
 //!
 //! [ble]                        # ble: devices (spec §4.2)
 //! stack = "bluedroid"          # bluedroid | nimble: how a failed request looks (§4.2.3); omit if unknown
@@ -90,6 +96,33 @@ pub struct Console {
     pub echo: bool,
     /// Wait for the first prompt, in ms.
     pub startup_ms: u64,
+    /// Usable characters per request line (ESP-IDF: 255, its `LINE_BUF_SIZE` of 256 with the CR);
+    /// 0 = no limit (a host build, another stack, a board with a bigger buffer).
+    pub line_max: usize,
+}
+
+/// ESP-IDF's console line: `LINE_BUF_SIZE` 256 including the CR.
+pub const ESP_IDF_LINE_MAX: usize = 255;
+
+/// `[reset]`: how the suite brings a device that keeps its state back to "freshly booted, not
+/// provisioned" between cases (and after a crash). The first one given is used.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reset {
+    /// provlab's simulator control channel, `http://HOST:PORT`: `POST /factory-reset`, and the boot
+    /// count of `GET /state` tells a reboot (a crash) apart.
+    pub control: Option<String>,
+    /// A program run with `sh -c` (reflash, power-cycle, erase NVS and reset a board).
+    pub command: Option<String>,
+    /// A console line that erases provisioning and reboots the device.
+    pub console: Option<String>,
+}
+
+impl Reset {
+    /// Whether the device file says how to reset the device.
+    pub fn available(&self) -> bool {
+        self.control.is_some() || self.command.is_some() || self.console.is_some()
+    }
 }
 
 impl Default for Console {
@@ -100,6 +133,7 @@ impl Default for Console {
             prompt: d.prompt,
             echo: d.echo,
             startup_ms: u64::try_from(d.startup.as_millis()).unwrap_or(u64::MAX),
+            line_max: ESP_IDF_LINE_MAX,
         }
     }
 }
@@ -176,6 +210,9 @@ pub struct Description {
     /// BLE client settings.
     #[serde(default)]
     pub ble: Ble,
+    /// How to reset the device between cases.
+    #[serde(default)]
+    pub reset: Reset,
 }
 
 fn yes() -> bool {
@@ -227,6 +264,7 @@ impl Description {
             timing: Timing::default(),
             console: Console::default(),
             ble: Ble::default(),
+            reset: Reset::default(),
         }
     }
 
@@ -240,12 +278,25 @@ impl Description {
         if let Some(p) = &self.profile {
             p.parse::<Profile>()?;
         }
+        if let Some(c) = &self.reset.control {
+            let rest = c.strip_prefix("http://").unwrap_or_default();
+            if rest.is_empty() || rest.trim_end_matches('/').contains('/') {
+                return Err(format!(
+                    "[reset] control = {c:?}: expected http://HOST:PORT (the simulator's --control address)"
+                ));
+            }
+        }
         Ok(())
     }
 
     /// Reply timeout.
     pub fn reply_timeout(&self) -> Duration {
         Duration::from_millis(self.timing.reply_ms)
+    }
+
+    /// The longest request line the console takes (`None`: no limit).
+    pub fn line_max(&self) -> Option<usize> {
+        (self.console.line_max != 0).then_some(self.console.line_max)
     }
 
     /// Line-protocol options for console and serial devices.

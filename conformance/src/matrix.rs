@@ -11,7 +11,7 @@ use tokio::runtime::Runtime;
 use crate::case::Case;
 use crate::description::{BleStack, Description};
 use crate::dut::ble::BleDut;
-use crate::dut::http::HttpDut;
+use crate::dut::http::{HttpDut, Rejection};
 use crate::dut::process::ProcessDut;
 use crate::dut::serial::SerialDut;
 use crate::dut::sim::{SimDut, SimSetup};
@@ -103,7 +103,7 @@ pub fn columns(req: &Request, rt: &Arc<Runtime>) -> Result<Vec<Column>, String> 
             let desc = need_desc(req)?;
             let timeout = desc.reply_timeout();
             out.push(Column {
-                dut: Box::new(HttpDut::new(a.clone(), timeout)),
+                dut: Box::new(HttpDut::new(a.clone(), timeout, Rejection::of(req.profile))),
                 desc,
             });
         }

@@ -41,16 +41,37 @@ pub enum Verdict {
     /// The case does not apply to this column (e.g. an HTTP case on the console); the text says why.
     /// Reported, never silently dropped.
     Skip(String),
+    /// The device crashed during the case: it stopped answering, or rebooted (a boot banner, a new boot
+    /// count), as an ESP32 does after a panic. The text says how it showed and the last request sent.
+    Crashed(String),
+    /// The case was not run, or its outcome cannot be trusted: the device was left in a state it could
+    /// not be brought back from (or stopped answering); the text says by which case.
+    NotJudged(String),
 }
 
 impl Verdict {
-    /// Short word for tables: `pass`, `FAIL`, `skip`.
+    /// Short word for tables: `pass`, `FAIL`, `skip`, `CRASH`, `n/j`.
     pub fn word(&self) -> &'static str {
         match self {
             Self::Pass => "pass",
             Self::Fail(_) => "FAIL",
             Self::Skip(_) => "skip",
+            Self::Crashed(_) => "CRASH",
+            Self::NotJudged(_) => "n/j",
         }
+    }
+
+    /// The detail text, if the verdict has one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::Pass => None,
+            Self::Fail(d) | Self::Skip(d) | Self::Crashed(d) | Self::NotJudged(d) => Some(d),
+        }
+    }
+
+    /// Whether this verdict fails the run (a failed expectation or a crash).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Fail(_) | Self::Crashed(_))
     }
 }
 
@@ -135,7 +156,7 @@ pub struct RunReport {
     pub columns: Vec<ColumnReport>,
 }
 
-/// Pass/fail/skip counts.
+/// Verdict counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {
     /// Passed.
@@ -144,6 +165,10 @@ pub struct Tally {
     pub fail: usize,
     /// Skipped (not applicable).
     pub skip: usize,
+    /// The device crashed.
+    pub crashed: usize,
+    /// Not judged (the device could not be brought back).
+    pub not_judged: usize,
 }
 
 impl Tally {
@@ -153,7 +178,19 @@ impl Tally {
             Verdict::Pass => self.pass += 1,
             Verdict::Fail(_) => self.fail += 1,
             Verdict::Skip(_) => self.skip += 1,
+            Verdict::Crashed(_) => self.crashed += 1,
+            Verdict::NotJudged(_) => self.not_judged += 1,
         }
+    }
+
+    /// Every verdict counted.
+    pub fn total(&self) -> usize {
+        self.pass + self.fail + self.skip + self.crashed + self.not_judged
+    }
+
+    /// Verdicts that fail the run (failures and crashes).
+    pub fn failing(&self) -> usize {
+        self.fail + self.crashed
     }
 }
 
@@ -167,6 +204,32 @@ impl ColumnReport {
 }
 
 impl RunReport {
+    /// Every crash, in run order: `(column label, case ID)`.
+    pub fn crashes(&self) -> Vec<(String, String)> {
+        self.columns
+            .iter()
+            .flat_map(|c| {
+                c.results
+                    .iter()
+                    .filter(|r| matches!(r.verdict, Verdict::Crashed(_)))
+                    .map(move |r| (c.column.label(), r.id.clone()))
+            })
+            .collect()
+    }
+
+    /// "device crashed N times, first in case X", when it crashed.
+    pub fn crash_summary(&self) -> Option<String> {
+        let crashes = self.crashes();
+        let (column, first) = crashes.first()?;
+        let times = match crashes.len() {
+            1 => "once".to_owned(),
+            n => format!("{n} times"),
+        };
+        Some(format!(
+            "device crashed {times}, first in case {first} ({column})"
+        ))
+    }
+
     /// Counts over every column.
     pub fn tally(&self) -> Tally {
         let mut t = Tally::default();

@@ -19,13 +19,13 @@ use crate::case::Case;
 use crate::dut::DutSpec;
 use crate::link::Transport;
 use crate::matrix::Request;
-use crate::model::{RunReport, SelfCheckRow, Verdict};
+use crate::model::{RunReport, SelfCheckRow};
 
 fn failures(run: &RunReport) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for col in &run.columns {
         for r in &col.results {
-            if matches!(r.verdict, Verdict::Fail(_)) {
+            if r.verdict.is_failure() {
                 out.entry(r.id.clone())
                     .or_default()
                     .push(col.column.label());

@@ -63,7 +63,9 @@ fn assert_clean(run: &RunReport, min_pass: usize) {
     for c in &run.columns {
         for r in &c.results {
             match &r.verdict {
-                Verdict::Fail(why) => fails.push(format!("{}: {why}", r.id)),
+                Verdict::Fail(why) | Verdict::Crashed(why) | Verdict::NotJudged(why) => {
+                    fails.push(format!("{} ({}): {why}", r.id, r.verdict.word()))
+                }
                 Verdict::Pass => pass += 1,
                 Verdict::Skip(_) => {}
             }

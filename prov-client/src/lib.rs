@@ -36,6 +36,12 @@ pub use sec2::Sec2Client;
 /// Everything that can go wrong while the client interprets device bytes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
+    /// The device answered with no bytes at all.
+    #[error("an empty answer where {what} was expected")]
+    Empty {
+        /// The message that was expected.
+        what: &'static str,
+    },
     /// The bytes are not a valid protobuf message of the expected type.
     #[error("cannot decode {what}: {reason}")]
     Decode {
@@ -176,6 +182,10 @@ pub(crate) fn decode<M: prost::Message + Default>(
     what: &'static str,
     bytes: &[u8],
 ) -> Result<M, ClientError> {
+    // An empty answer decodes as a message of defaults (msg 0): name it for what it is.
+    if bytes.is_empty() {
+        return Err(ClientError::Empty { what });
+    }
     M::decode(bytes).map_err(|e| ClientError::Decode {
         what,
         reason: e.to_string(),

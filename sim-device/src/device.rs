@@ -243,6 +243,16 @@ impl Device {
         self.manager.station_state()
     }
 
+    /// Whether SetConfig staged credentials that no ApplyConfig has taken yet.
+    pub fn staged(&self) -> bool {
+        self.manager.staged()
+    }
+
+    /// How many scan results the device holds (they stay until the next ScanStart, spec §5.2).
+    pub fn scan_results(&self) -> usize {
+        self.manager.scan_results().len()
+    }
+
     /// Whether credentials are persisted (spec §6.3).
     pub fn is_provisioned(&self) -> bool {
         self.manager.is_provisioned()

@@ -152,6 +152,11 @@ impl Manager {
         self.station
     }
 
+    /// Whether SetConfig staged credentials that no ApplyConfig has taken yet.
+    pub(crate) fn staged(&self) -> bool {
+        self.pending.is_some()
+    }
+
     pub(crate) fn is_provisioned(&self) -> bool {
         self.stored.is_some()
     }

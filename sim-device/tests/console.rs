@@ -6,6 +6,11 @@
 
 mod support;
 
+#[path = "console/client.rs"]
+mod client;
+
+use client::{take_prompt, text, Client};
+
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -16,12 +21,10 @@ use prost::Message;
 use proto::protocomm::{
     sec1_payload, session_data, Sec1MsgType, Sec1Payload, SessionCmd0, SessionData,
 };
-use sim_device::runtime::world::{WorldFile, DEFAULT_WORLD};
-use sim_device::runtime::{self, ControlOp, DeviceHandle, SimOptions};
-use sim_device::transport::console::{self, LINE_BUF_SIZE, PROMPT};
+use sim_device::runtime::ControlOp;
+use sim_device::transport::console::LINE_BUF_SIZE;
 use sim_device::{CustomEndpoint, Device, DeviceConfig, Reply, Secret, Security, SeededRng};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::task::JoinHandle;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(5);
 const RESPONSE0: Sec1MsgType = Sec1MsgType::SessionResponse0;
@@ -44,112 +47,6 @@ fn version_json(cfg: DeviceConfig) -> Vec<u8> {
         Ok(Reply::Ready(json)) => json,
         other => panic!("proto-ver failed: {other:?}"),
     }
-}
-
-/// A serial client on the console's other end.
-struct Client {
-    io: DuplexStream,
-    buf: Vec<u8>,
-    handle: DeviceHandle,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Client {
-    async fn start(security: Security) -> Self {
-        let world = WorldFile::from_toml(DEFAULT_WORLD).and_then(|w| w.to_world());
-        let handle = runtime::spawn(SimOptions {
-            device: config(security),
-            world: world.expect("default world"),
-            store: None,
-            seed: None,
-            rng: None,
-            virtual_clock: false,
-        })
-        .expect("device task");
-        let (io, server) = tokio::io::duplex(1 << 16);
-        let (r, w) = tokio::io::split(server);
-        let task = tokio::spawn(console::serve(handle.clone(), r, w));
-        Self {
-            io,
-            buf: Vec::new(),
-            handle,
-            task,
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.io
-            .write_all(bytes)
-            .await
-            .expect("write to the console");
-    }
-
-    /// Everything up to the next prompt (which is consumed).
-    async fn until_prompt(&mut self) -> Vec<u8> {
-        let fut = async {
-            loop {
-                if let Some(out) = take_prompt(&mut self.buf) {
-                    return out;
-                }
-                let mut chunk = [0u8; 1024];
-                match self.io.read(&mut chunk).await {
-                    Ok(n @ 1..) => self.buf.extend_from_slice(&chunk[..n]),
-                    r => panic!("console closed ({r:?}); got {:?}", text(&self.buf)),
-                }
-            }
-        };
-        match tokio::time::timeout(WAIT, fut).await {
-            Ok(out) => out,
-            Err(_) => panic!("no prompt within {WAIT:?}; got {:?}", text(&self.buf)),
-        }
-    }
-
-    /// Everything that arrives within `d` (no prompt expected).
-    async fn quiet(&mut self, d: Duration) -> Vec<u8> {
-        let deadline = tokio::time::Instant::now() + d;
-        let mut chunk = [0u8; 1024];
-        while let Ok(Ok(n @ 1..)) =
-            tokio::time::timeout_at(deadline, self.io.read(&mut chunk)).await
-        {
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        std::mem::take(&mut self.buf)
-    }
-
-    /// Send `line` (CR appended) and return what came back before the next prompt.
-    async fn line(&mut self, line: &str) -> Vec<u8> {
-        self.send(format!("{line}\r").as_bytes()).await;
-        self.until_prompt().await
-    }
-
-    /// Send `line`; the console must answer `reply` (`\r\n<hex>\r\n` after the echo), or with `None`
-    /// print nothing but the echo and the next prompt.
-    async fn check(&mut self, line: &str, reply: Option<&[u8]>) {
-        let echo = format!("{line}\r\n");
-        let want = match reply {
-            Some(r) => format!("{echo}\r\n{}\r\n", hex::encode(r)),
-            None => echo,
-        };
-        assert_eq!(text(&self.line(line).await), want, "line {line:?}");
-    }
-
-    /// The device's open session id (control channel `state`).
-    async fn session(&self) -> serde_json::Value {
-        let state = tokio::time::timeout(WAIT, self.handle.control(ControlOp::State)).await;
-        state.expect("state in time").expect("state")["session"].clone()
-    }
-}
-
-/// Remove and return what precedes the first prompt in `buf` (the prompt is removed too).
-fn take_prompt(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
-    let at = buf.windows(PROMPT.len()).position(|w| w == PROMPT)?;
-    let out = buf[..at].to_vec();
-    buf.drain(..at + PROMPT.len());
-    Some(out)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[tokio::test]
@@ -309,6 +206,13 @@ async fn a_new_session_id_opens_a_session() {
         .await
         .is_ok_and(|r| r.is_ok());
     assert!(rebooted, "boot 1 not seen in time");
+    // The UART shows the ROM's reset banner, then a new prompt, as a chip's does.
+    let banner = c.until_prompt().await;
+    assert!(
+        text(&banner).contains("rst:0xc (SW_CPU_RESET)"),
+        "no reset banner after the reboot: {}",
+        text(&banner)
+    );
     assert_eq!(c.session().await, serde_json::Value::Null);
     let out = c.line(&format!("prov-session 7 {cmd0}")).await;
     assert_eq!(sec1_msg(&out), Some(RESPONSE0), "{}", text(&out));

@@ -121,23 +121,51 @@ impl Group {
             group: self,
             title: title.to_owned(),
             applies: Arc::new(applies),
-            disturbs: false,
+            leaves: Leaves::Nothing,
             boot: Boot::Standard,
             run: Arc::new(run),
         }
     }
+}
 
-    /// A case of this group that leaves the device changed (provisioned, failed or stopped).
-    pub fn disturbing(
-        self,
-        id: &'static str,
-        title: &'static str,
-        applies: fn(&Env<'_>) -> Option<String>,
-        run: fn(&mut Ctx<'_>) -> Step<()>,
-    ) -> Case {
-        Case {
-            disturbs: true,
-            ..self.case(id, title, applies, run)
+/// What a case leaves behind on a device that keeps its state, least to most. Declared per case and
+/// checked against the simulator (`conformance/tests/state.rs`); the runner orders cases by it on such
+/// devices and resets (or stops judging) after the ones that change the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leaves {
+    /// The device as it found it (a fresh handshake works the same afterwards).
+    #[default]
+    Nothing,
+    /// Scan results (they stay until the next ScanStart, spec §5.2).
+    Scanned,
+    /// Credentials staged by SetConfig that a later ApplyConfig would take (spec §5.1).
+    Staged,
+    /// ApplyConfig taken: the station connects, failed, or is provisioned (persisted credentials).
+    Applied,
+    /// The provisioning service stopped (auto-stop after success, or a crash that did not recover).
+    Stopped,
+}
+
+impl Leaves {
+    /// Name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nothing => "nothing",
+            Self::Scanned => "scan results",
+            Self::Staged => "staged credentials",
+            Self::Applied => "applied credentials",
+            Self::Stopped => "a stopped service",
+        }
+    }
+}
+
+impl Case {
+    /// The same case, declared to leave `what` behind.
+    pub fn leaves(self, what: Leaves) -> Self {
+        Self {
+            leaves: what,
+            ..self
         }
     }
 }
@@ -168,9 +196,9 @@ pub struct Case {
     pub title: String,
     /// `Some(reason)` when the case does not apply to a column.
     pub applies: Applies,
-    /// The case leaves the device changed (provisioned or stopped): on devices that are not fresh per
-    /// connection it runs after the others.
-    pub disturbs: bool,
+    /// What the case leaves behind: on devices that are not fresh per connection cases run in this
+    /// order, and the device is reset (where it can be) after any that leaves something.
+    pub leaves: Leaves,
     /// The device the case needs.
     pub boot: Boot,
     /// The body.
@@ -192,10 +220,22 @@ pub fn only_sec(env: &Env<'_>, n: u8) -> Option<String> {
     (env.security != n).then(|| format!("Security {n} only"))
 }
 
-/// Applies where a session can be established over this transport.
+/// Applies where a session can be established over this transport: over a console whose line is too
+/// short for Security 2's Command0 (ESP-IDF's 255 characters; the device file's `[console] line_max`),
+/// it cannot.
 pub fn session_possible(env: &Env<'_>) -> Option<String> {
-    (env.security == 2 && env.transport.is_line_protocol()).then(|| {
-        "Security 2 cannot run over the console: Command0 (768 hex digits) exceeds the 256-byte line buffer (spec §4.3.1)".into()
+    if env.security != 2 || !env.transport.is_line_protocol() {
+        return None;
+    }
+    let user = env.desc.username.clone().unwrap_or_default();
+    let command0 =
+        prov_client::sec2::command0_bytes(user.as_bytes(), &[0; prov_client::srp::N_LEN]);
+    let needed = "prov-session 0 ".len() + 2 * command0.len();
+    let max = env.desc.line_max()?;
+    (needed > max).then(|| {
+        format!(
+            "Security 2 cannot run over this console: Command0 needs a {needed}-character line and the line holds {max} (spec §4.3.1; set `[console] line_max` if the device takes longer lines)"
+        )
     })
 }
 

@@ -6,7 +6,7 @@ use crate::case::Group::Ctrl as G;
 use proto::protocomm::Status;
 use proto::wifi_prov::WifiStationState;
 
-use crate::case::{session_possible, short_hex, Case, Ctx, Step, Stop};
+use crate::case::{session_possible, short_hex, Case, Ctx, Leaves, Step, Stop};
 use crate::ensure;
 use crate::steps::config::{
     apply_ok, call_maybe, esp_family, expect_connected, expect_connecting, fail_auth, set_ok, show,
@@ -18,12 +18,12 @@ use prov_client::Profile;
 /// The ctrl cases.
 pub fn cases() -> Vec<Case> {
     vec![
-        G.disturbing("CTRL-RESET-AFTER-FAILURE", "CtrlReset after AuthError answers Success; GetStatus keeps the failure until the next ApplyConfig, which connects", session_possible, reset_after_failure),
+        G.case("CTRL-RESET-AFTER-FAILURE", "CtrlReset after AuthError answers Success; GetStatus keeps the failure until the next ApplyConfig, which connects", session_possible, reset_after_failure).leaves(Leaves::Applied),
         G.case("CTRL-RESET-INITIAL", "CtrlReset before any ApplyConfig: InternalError (ESP-IDF 5.5) / Success (network_prov ≥ 1.2.1, Zephyr)", session_possible, reset_initial),
-        G.disturbing("CTRL-RESET-WHILE-CONNECTING", "CtrlReset while connecting: InternalError and the connection goes on (ESP-IDF) / Success (Zephyr)", session_possible, reset_while_connecting),
-        G.disturbing("CTRL-RESET-AFTER-SUCCESS", "CtrlReset after Connected: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, reset_after_success),
+        G.case("CTRL-RESET-WHILE-CONNECTING", "CtrlReset while connecting: InternalError and the connection goes on (ESP-IDF) / Success (Zephyr)", session_possible, reset_while_connecting).leaves(Leaves::Applied),
+        G.case("CTRL-RESET-AFTER-SUCCESS", "CtrlReset after Connected: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, reset_after_success).leaves(Leaves::Applied),
         G.case("CTRL-REPROV-AUTO-STOP", "CtrlReprov with auto-stop enabled: InternalError (ESP-IDF) / Success (Zephyr); nothing changes", session_possible, reprov_auto_stop),
-        G.disturbing("CTRL-REPROV-AFTER-SUCCESS", "CtrlReprov after Connected with auto-stop enabled: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, reprov_after_success),
+        G.case("CTRL-REPROV-AFTER-SUCCESS", "CtrlReprov after Connected with auto-stop enabled: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, reprov_after_success).leaves(Leaves::Applied),
         G.case("CTRL-UNKNOWN-MSG", "prov-ctrl with msg 0 (reserved), a response type or an unknown number gets no response; the session goes on", session_possible, unknown_msg),
     ]
 }

@@ -16,6 +16,26 @@ use crate::model::Answer;
 /// Largest response the client accepts (the device's own limit is far below).
 const MAX_RESPONSE: usize = 64 * 1024;
 
+/// How a device's HTTP transport answers a request protocomm rejected (spec §4.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rejection {
+    /// ESP-IDF's `protocomm_httpd`: the connection closes without a response.
+    #[default]
+    Close,
+    /// The Zephyr port: `HTTP 500` (spec §8.1).
+    Status500,
+}
+
+impl Rejection {
+    /// What `profile` does.
+    pub fn of(profile: prov_client::Profile) -> Self {
+        match profile {
+            prov_client::Profile::Zephyr => Self::Status500,
+            _ => Self::Close,
+        }
+    }
+}
+
 /// An HTTP link to a device.
 pub struct HttpLink {
     addr: SocketAddr,
@@ -24,6 +44,7 @@ pub struct HttpLink {
     cookie: Option<String>,
     session: u32,
     timeout: Duration,
+    rejection: Rejection,
     _keep: Option<Box<dyn Send>>,
 }
 
@@ -42,8 +63,15 @@ impl HttpLink {
             cookie: None,
             session: 0,
             timeout,
+            rejection: Rejection::Close,
             _keep: None,
         })
+    }
+
+    /// Judges rejections as `rejection` says (the device's profile).
+    pub fn with_rejection(mut self, rejection: Rejection) -> Self {
+        self.rejection = rejection;
+        self
     }
 
     /// Keeps `keep` (e.g. the embedded simulator's tasks) alive as long as the link.
@@ -129,7 +157,7 @@ fn peer_closed(s: &TcpStream) -> bool {
 }
 
 /// Parses a complete response from `buf`, or `None` if more bytes are needed.
-fn parse(buf: &[u8]) -> Result<Option<RawResponse>, LinkError> {
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<RawResponse>, LinkError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let head_len = match resp.parse(buf) {
@@ -181,11 +209,23 @@ impl Link for HttpLink {
         if resp.status != Some(200) {
             self.stream = None;
         }
-        Ok(match resp.status {
-            Some(200) => Answer::Data(resp.body),
-            Some(code) => Answer::NoResponse(format!("HTTP {code}")),
-            None => Answer::NoResponse("connection closed without a response".into()),
-        })
+        // Only the profile's own rejection is "no response"; the other one is a deviation.
+        match (resp.status, self.rejection) {
+            (Some(200), _) => Ok(Answer::Data(resp.body)),
+            (None, Rejection::Close) => Ok(Answer::NoResponse(
+                "connection closed without a response".into(),
+            )),
+            (None, Rejection::Status500) => Err(LinkError::Deviation(
+                "the connection closed without a response, where the Zephyr port answers HTTP 500 (spec §8.1)".into(),
+            )),
+            (Some(500), Rejection::Status500) => Ok(Answer::NoResponse("HTTP 500".into())),
+            (Some(500), Rejection::Close) => Err(LinkError::Deviation(format!(
+                "HTTP 500 {:?}: ESP-IDF's httpd closes the connection without a response when protocomm rejects a request (spec §4.4); HTTP 500 is the Zephyr port's answer",
+                String::from_utf8_lossy(&resp.body)
+            ))),
+            // The HTTP server's own refusals (404 unknown endpoint, 405 method, 4xx framing).
+            (Some(code), _) => Ok(Answer::NoResponse(format!("HTTP {code}"))),
+        }
     }
 
     fn new_session(&mut self) -> Result<(), LinkError> {
@@ -233,7 +273,9 @@ impl HttpAccess for HttpLink {
                 _ => Err(e.into()),
             };
         }
-        let resp = self.read_response()?;
+        // A connection that timed out (or broke) is never used again: a late answer on it would be
+        // taken for the next request's.
+        let resp = self.read_response().inspect_err(|_| self.stream = None)?;
         if resp.closed {
             self.stream = None;
         }
@@ -254,12 +296,18 @@ impl HttpAccess for HttpLink {
 pub struct HttpDut {
     authority: String,
     timeout: Duration,
+    rejection: Rejection,
 }
 
 impl HttpDut {
-    /// The device at `authority` (`HOST:PORT`); `timeout` bounds every reply.
-    pub fn new(authority: String, timeout: Duration) -> Self {
-        Self { authority, timeout }
+    /// The device at `authority` (`HOST:PORT`); `timeout` bounds every reply, `rejection` is how its
+    /// profile answers a rejected request.
+    pub fn new(authority: String, timeout: Duration, rejection: Rejection) -> Self {
+        Self {
+            authority,
+            timeout,
+            rejection,
+        }
     }
 }
 
@@ -277,6 +325,8 @@ impl Dut for HttpDut {
         1
     }
     fn connect(&self, _boot: &Boot) -> Result<Box<dyn Link>, LinkError> {
-        Ok(Box::new(HttpLink::new(&self.authority, self.timeout)?))
+        Ok(Box::new(
+            HttpLink::new(&self.authority, self.timeout)?.with_rejection(self.rejection),
+        ))
     }
 }

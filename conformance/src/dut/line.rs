@@ -6,7 +6,9 @@
 //! line that is not hex, or a prompt with no reply line before it, is "no response".
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::link::{Access, LineAccess, Link, LinkError, Transport};
@@ -48,6 +50,12 @@ pub struct LineLink {
     buf: Vec<u8>,
     session: u32,
     opts: LineOptions,
+    /// Reset banners seen on the device's output since the reader started, and how many of them came
+    /// before the link was up.
+    banners: Arc<AtomicU64>,
+    banners_at_start: u64,
+    /// The device's output ended.
+    ended: bool,
     _keep: Box<dyn Send>,
 }
 
@@ -61,9 +69,11 @@ impl LineLink {
         keep: Box<dyn Send>,
     ) -> Result<Self, LinkError> {
         let (tx, rx) = mpsc::channel();
+        let banners = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&banners);
         std::thread::Builder::new()
             .name("console-reader".into())
-            .spawn(move || pump(reader, tx))
+            .spawn(move || pump(reader, tx, &counter))
             .map_err(|e| LinkError::Unreachable(format!("reader thread: {e}")))?;
         let mut link = Self {
             transport,
@@ -72,9 +82,14 @@ impl LineLink {
             buf: Vec::new(),
             session: 0,
             opts,
+            banners,
+            banners_at_start: 0,
+            ended: false,
             _keep: keep,
         };
         link.wait_first_prompt()?;
+        // A banner from before the link was up (a reset between cases) is not this link's business.
+        link.banners_at_start = link.banners.load(Ordering::Relaxed);
         Ok(link)
     }
 
@@ -169,36 +184,62 @@ impl LineLink {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(answer.unwrap_or_else(|| {
-                    Answer::NoResponse(format!("no reply within {:?}", self.opts.timeout))
-                }));
+                // A console prompts after every command, failed or not: silence means a hung device,
+                // not a rejection.
+                return answer.ok_or_else(|| {
+                    LinkError::Gone(format!(
+                        "no reply and no prompt within {:?}: the device hangs",
+                        self.opts.timeout
+                    ))
+                });
             }
             match self.rx.recv_timeout(deadline - now) {
                 Ok(chunk) => self.buf.extend_from_slice(&chunk),
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => {
+                    self.ended = true;
                     return match answer {
                         Some(a) => Ok(a),
                         None => Err(LinkError::Gone("the device's output ended".into())),
-                    }
+                    };
                 }
             }
         }
     }
 }
 
-/// ESP-IDF log lines (`I (1234) tag: …`) that a board may interleave with replies.
+/// ESP-IDF log lines (`I (1234) tag: …`) that a board may interleave with replies, and what the ROM
+/// and the panic handler print when the chip resets.
 fn is_log_line(text: &str) -> bool {
     let b = text.as_bytes();
-    b.len() > 3 && matches!(b[0], b'E' | b'W' | b'I' | b'D' | b'V') && b[1] == b' ' && b[2] == b'('
+    (b.len() > 3
+        && matches!(b[0], b'E' | b'W' | b'I' | b'D' | b'V')
+        && b[1] == b' '
+        && b[2] == b'(')
+        || ["rst:0x", "ets ", "Rebooting...", "Guru Meditation"]
+            .iter()
+            .any(|p| text.starts_with(p))
 }
 
-fn pump(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>) {
+/// The ESP32 ROM's reset line (`rst:0xc (SW_CPU_RESET),boot:…`): the chip rebooted.
+const RESET_MARK: &[u8] = b"rst:0x";
+
+fn pump(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Vec<u8>>, banners: &AtomicU64) {
     let mut chunk = [0u8; 4096];
+    // The end of the previous chunk, so a banner split across reads is still seen.
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         match reader.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => {
+                tail.extend_from_slice(&chunk[..n]);
+                let seen = tail
+                    .windows(RESET_MARK.len())
+                    .filter(|w| *w == RESET_MARK)
+                    .count();
+                banners.fetch_add(seen as u64, Ordering::Relaxed);
+                let keep = tail.len().min(RESET_MARK.len() - 1);
+                tail.drain(..tail.len() - keep);
                 if tx.send(chunk[..n].to_vec()).is_err() {
                     return;
                 }
@@ -241,6 +282,18 @@ impl Link for LineLink {
 
     fn access(&mut self) -> Access<'_> {
         Access::Line(self)
+    }
+
+    fn crash_evidence(&mut self) -> Option<String> {
+        let banners = self.banners.load(Ordering::Relaxed) - self.banners_at_start;
+        if banners > 0 {
+            return Some(format!(
+                "the device printed the ROM reset banner (rst:0x…) {banners} time(s): it rebooted"
+            ));
+        }
+        self.ended.then(|| {
+            "the device's console output ended (the program exited or the port closed)".into()
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! new transport session, and after a reboot (a crash) the session is opened again, fresh. An empty
 //! body never reaches the device: every real transport refuses one (spec §4.1–§4.3).
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sim_device::runtime::{Board, ControlOp, Outcome, RequestError, SessionRef};
@@ -17,28 +18,45 @@ use crate::model::Answer;
 
 /// A link straight into a board.
 pub struct MemoryLink {
-    board: Board,
+    board: Arc<Mutex<Board>>,
     session: u32,
     /// The boot under which `session` was opened.
     opened_in: Option<u64>,
+    /// The boot count when the link was opened.
+    first_boot: u64,
 }
 
 impl MemoryLink {
     /// A link to `board` (which must run on virtual time for [`Link::pause`] to jump).
     pub fn new(board: Board) -> Self {
+        Self::shared(Arc::new(Mutex::new(board)))
+    }
+
+    /// A link to a board someone else can look at too (a test that checks the state a case left).
+    pub fn shared(board: Arc<Mutex<Board>>) -> Self {
+        let first_boot = board.lock().map_or(0, |b| b.boot_count());
         Self {
             board,
             session: 0,
             opened_in: None,
+            first_boot,
         }
+    }
+
+    fn board(&self) -> MutexGuard<'_, Board> {
+        // A poisoned lock only means a test thread panicked; the board is still usable.
+        self.board.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Opens the link's session in the current boot if it is not open there yet (first request, new
     /// session, or after a reboot).
     fn ensure_session(&mut self) {
-        let boot = self.board.boot_count();
+        let session = self.session;
+        let mut board = self.board();
+        let boot = board.boot_count();
         if self.opened_in != Some(boot) {
-            self.board.open_session(self.session);
+            board.open_session(session);
+            drop(board);
             self.opened_in = Some(boot);
         }
     }
@@ -56,9 +74,8 @@ impl Link for MemoryLink {
             ));
         }
         self.ensure_session();
-        let (_, outcome) = self
-            .board
-            .request(endpoint, SessionRef::Open(self.session), body);
+        let session = SessionRef::Open(self.session);
+        let (_, outcome) = self.board().request(endpoint, session, body);
         Ok(match outcome {
             Outcome::Ready(d) => Answer::Data(d),
             Outcome::Failed(RequestError::Rejected(e)) => {
@@ -87,7 +104,7 @@ impl Link for MemoryLink {
     }
 
     fn pause(&mut self, d: Duration) -> Result<(), LinkError> {
-        self.board
+        self.board()
             .control(ControlOp::Advance(d))
             .map(drop)
             .map_err(LinkError::Gone)
@@ -95,5 +112,10 @@ impl Link for MemoryLink {
 
     fn virtual_time(&self) -> bool {
         true
+    }
+
+    fn crash_evidence(&mut self) -> Option<String> {
+        let boots = self.board().boot_count() - self.first_boot;
+        (boots > 0).then(|| format!("the simulator rebooted {boots} time(s)"))
     }
 }

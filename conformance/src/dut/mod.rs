@@ -9,6 +9,7 @@
 //! - `ble:<name-prefix>`: a device advertising over BLE, reached through BlueZ ([`ble`]).
 
 pub mod ble;
+pub mod control;
 pub mod http;
 pub mod line;
 pub mod memory;

@@ -153,7 +153,7 @@ impl Live {
                 _ => (r.request.clone(), None),
             },
         };
-        let answer = send(rec, r, &body, sent_plain.as_deref());
+        let answer = send(rec, r, &body, sent_plain.as_deref())?;
         if let Answer::Data(d) = &answer {
             match kind {
                 Kind::Command0 => self.response0 = Some(d.clone()),

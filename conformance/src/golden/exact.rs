@@ -9,7 +9,7 @@ use crate::link::Recorder;
 
 /// Sends the recorded request and judges the answer against the recorded one.
 pub(super) fn step(rec: &mut Recorder, r: &RequestStep) -> Result<(), String> {
-    let answer = send(rec, r, &r.request, None);
+    let answer = send(rec, r, &r.request, None)?;
     match presence(expected_on(r), answer) {
         Presence::Done(v) => v,
         Presence::Compare(want, got) if got == want => Ok(()),

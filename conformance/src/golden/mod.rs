@@ -25,14 +25,11 @@ use std::time::Duration;
 use vectors::schema::{Expected, ExpectedError, RequestStep, Step};
 use vectors::Scenario;
 
-use crate::case::{short_hex, Case, Ctx, Env, Group, Step as CaseStep, Stop};
+use crate::case::{short_hex, Case, Ctx, Env, Group, Leaves, Step as CaseStep, Stop};
 use crate::description::{BleStack, Description};
 use crate::dut::Boot;
 use crate::link::{LinkError, Recorder, Transport};
 use crate::model::Answer;
-
-/// Longest console request line (`LINE_BUF_SIZE` 256 including the CR).
-const CONSOLE_LINE_MAX: usize = 255;
 
 /// One case per published scenario, in file order.
 pub fn cases() -> Result<Vec<Case>, String> {
@@ -58,7 +55,7 @@ fn case(scenario: Arc<Scenario>) -> Case {
         applies: Arc::new(applies),
         // A scenario provisions, fails or stops the device: on a device that keeps its state it runs
         // after the catalogue.
-        disturbs: true,
+        leaves: Leaves::Stopped,
         boot: Boot::Recording(scenario),
         run: Arc::new(run),
     }
@@ -70,12 +67,29 @@ fn applies(s: &Scenario, env: &Env<'_>) -> Option<String> {
     if sec != env.security {
         return Some(format!("a Security {sec} scenario"));
     }
-    if env.transport.is_line_protocol() {
-        if let Some(len) = longest_line(s) {
+    if let (true, Some(max)) = (env.transport.is_line_protocol(), env.desc.line_max()) {
+        if let Some(len) = longest_line(s).filter(|&l| l > max) {
             return Some(format!(
-                "needs a {len}-character console line; the console line buffer holds {CONSOLE_LINE_MAX} (spec §4.3.1)"
+                "needs a {len}-character console line; the console line holds {max} (spec §4.3.1)"
             ));
         }
+    }
+    let custom = s
+        .steps
+        .iter()
+        .any(|st| matches!(st, Step::Request(r) if r.endpoint == vectors::setup::CUSTOM_ENDPOINT));
+    if custom
+        && !env.recordings
+        && !env
+            .desc
+            .custom_endpoints
+            .iter()
+            .any(|e| e == vectors::setup::CUSTOM_ENDPOINT)
+    {
+        return Some(format!(
+            "the scenario talks to the `{}` endpoint, which the device file does not list (custom_endpoints)",
+            vectors::setup::CUSTOM_ENDPOINT
+        ));
     }
     if !env.recordings {
         if let Some(why) = mismatch(s, env.desc) {
@@ -124,7 +138,7 @@ fn mismatch(s: &Scenario, desc: &Description) -> Option<String> {
     None
 }
 
-/// The longest console line the scenario needs, if any exceeds the line buffer.
+/// The longest console line the scenario needs.
 fn longest_line(s: &Scenario) -> Option<usize> {
     s.steps
         .iter()
@@ -135,7 +149,6 @@ fn longest_line(s: &Scenario) -> Option<usize> {
             Step::Advance(_) => None,
         })
         .max()
-        .filter(|&l| l > CONSOLE_LINE_MAX)
 }
 
 /// Replays `s` on the case's link, byte-exact where the device was booted from the recording.
@@ -193,12 +206,17 @@ fn expected_on(r: &RequestStep) -> Expected {
     r.expected.clone()
 }
 
-fn send(rec: &mut Recorder, r: &RequestStep, body: &[u8], plain: Option<&[u8]>) -> Answer {
+fn send(
+    rec: &mut Recorder,
+    r: &RequestStep,
+    body: &[u8],
+    plain: Option<&[u8]>,
+) -> Result<Answer, String> {
     match rec.request(&r.endpoint, body, plain, &r.note) {
-        Ok(a) => a,
+        Ok(a) => Ok(a),
         // A stopped service refuses connections: the recording's "transport gone" (-2).
-        Err(LinkError::Unreachable(why)) | Err(LinkError::Gone(why)) => Answer::NoResponse(why),
-        Err(e) => Answer::NoResponse(e.to_string()),
+        Err(LinkError::Unreachable(why)) | Err(LinkError::Gone(why)) => Ok(Answer::NoResponse(why)),
+        Err(e) => Err(e.to_string()),
     }
 }
 

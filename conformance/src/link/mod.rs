@@ -93,6 +93,10 @@ pub enum LinkError {
     /// An I/O error on an established link.
     #[error("link I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The device answered in a way its profile does not allow for anything, e.g. HTTP 500 from an
+    /// ESP-IDF device, whose httpd closes the connection when protocomm rejects a request (spec §4.4).
+    #[error("{0}")]
+    Deviation(String),
 }
 
 /// One client's connection to a device.
@@ -126,6 +130,13 @@ pub trait Link: Send {
     /// Whether the device runs on virtual time (then only [`Link::pause`] moves its clock).
     fn virtual_time(&self) -> bool {
         false
+    }
+
+    /// Evidence, if the link saw any, that the device crashed while the link was open: the ROM's reset
+    /// banner on a console (an ESP32 reboots after a panic), the simulator's boot count, a console whose
+    /// output ended (the program exited, the port closed).
+    fn crash_evidence(&mut self) -> Option<String> {
+        None
     }
 }
 

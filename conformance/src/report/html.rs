@@ -13,50 +13,14 @@ use std::fmt::{self, Write as _};
 use super::{by_id, case_rows, escape_markup, hex_bounded, human_duration, CaseRow};
 use crate::model::{Answer, CaseResult, ColumnReport, Exchange, RunReport, Verdict};
 
-/// The page's style sheet. Colours follow the user's light/dark preference.
-const STYLE: &str = "
-:root{color-scheme:light dark;--pass:#1a7f37;--pass-bg:#dafbe1;--fail:#cf222e;--fail-bg:#ffebe9;
---skip:#57606a;--skip-bg:#eaeef2;--line:#8c959f66;--head:#8c959f26}
-@media (prefers-color-scheme:dark){:root{--pass:#56d364;--pass-bg:#12361f;--fail:#ff7b72;
---fail-bg:#4a1519;--skip:#9ea7b3;--skip-bg:#2d333b}}
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5rem auto;max-width:110rem;padding:0 1rem}
-code,pre,.hex{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-table{border-collapse:collapse;margin:.5rem 0}
-th,td{border:1px solid var(--line);padding:.2rem .55rem}
-thead th,tfoot th,tfoot td,tr.group th{background:var(--head)}
-.badge{display:inline-block;padding:0 .5rem;border-radius:.3rem;font-size:70%;vertical-align:middle}
-.pass{background:var(--pass-bg);color:var(--pass)}
-.fail{background:var(--fail-bg);color:var(--fail);font-weight:600}
-.skip{background:var(--skip-bg);color:var(--skip)}
-td.none{color:var(--skip)}
-dl.info{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem}
-dl.info dt{font-weight:600}
-dl.info dd{margin:0}
-table.matrix td{text-align:center;white-space:nowrap}
-table.matrix td.fail a{color:inherit;display:block}
-tr.group th{text-align:left;font-size:110%}
-th.case{text-align:left;font-weight:normal}
-th.case code{font-weight:600;margin-right:.5rem}
-tr.case:target th,section.failure:target h3{outline:2px solid var(--fail)}
-.num{text-align:right}
-#only-failing:checked~table.matrix tbody.no-fail,#only-failing:checked~table.matrix tr.case.no-fail{display:none}
-section.failure{border-top:1px solid var(--line);margin-top:1rem}
-pre.detail{white-space:pre-wrap;background:var(--fail-bg);border-left:4px solid var(--fail);padding:.5rem}
-summary{cursor:pointer;font-weight:600}
-div.exchange{border-left:3px solid var(--line);margin:.6rem 0;padding-left:.6rem}
-div.exchange h4{margin:.2rem 0;font-weight:600}
-dl.exchange{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:0}
-dl.exchange dt{color:var(--skip)}
-dl.exchange dd{margin:0;white-space:pre-wrap}
-.hex{word-break:break-all;white-space:pre-wrap}
-.nr{color:var(--fail)}
-";
+/// The page's style sheet (inline in the page). Colours follow the user's light/dark preference.
+const STYLE: &str = include_str!("html.css");
 
 /// Renders the whole page.
 pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
     let mut h = String::with_capacity(16 * 1024);
     let t = run.tally();
-    let outcome = if t.fail == 0 { "pass" } else { "fail" };
+    let outcome = if t.failing() == 0 { "pass" } else { "fail" };
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n");
     writeln!(
@@ -79,7 +43,7 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
 /// Title, run info and the totals table.
 fn header(h: &mut String, run: &RunReport) -> fmt::Result {
     let t = run.tally();
-    let (class, word) = if t.fail == 0 {
+    let (class, word) = if t.failing() == 0 {
         ("pass", "PASS")
     } else {
         ("fail", "FAIL")
@@ -91,12 +55,18 @@ fn header(h: &mut String, run: &RunReport) -> fmt::Result {
     writeln!(
         h,
         "<p><span class=\"badge pass\">{} pass</span> <span class=\"badge fail\">{} fail</span> \
+         <span class=\"badge crash\">{} crashed</span> <span class=\"badge notjudged\">{} not judged</span> \
          <span class=\"badge skip\">{} skip</span> over {} columns</p>",
         t.pass,
         t.fail,
+        t.crashed,
+        t.not_judged,
         t.skip,
         run.columns.len()
     )?;
+    if let Some(crashes) = run.crash_summary() {
+        writeln!(h, "<p class=\"badge crash\">The {}.</p>", esc(&crashes))?;
+    }
     writeln!(
         h,
         "<dl class=\"info\"><dt>Tool</dt><dd>{}</dd><dt>Started</dt><dd>{}</dd>\
@@ -110,7 +80,8 @@ fn header(h: &mut String, run: &RunReport) -> fmt::Result {
     )?;
     h.push_str(
         "<table class=\"totals\">\n<thead><tr><th>Column</th><th>Device</th><th>Transport</th>\
-         <th>Security</th><th>Profile</th><th>Pass</th><th>Fail</th><th>Skip</th><th>Time</th></tr></thead>\n<tbody>\n",
+         <th>Security</th><th>Profile</th><th>Pass</th><th>Fail</th><th>Crash</th><th>Not judged</th><th>Skip</th>\
+         <th>Time</th></tr></thead>\n<tbody>\n",
     );
     for col in &run.columns {
         let c = col.tally();
@@ -118,7 +89,8 @@ fn header(h: &mut String, run: &RunReport) -> fmt::Result {
         writeln!(
             h,
             "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"num{}\">{}</td><td class=\"num{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num{}\">{}</td><td class=\"num{}\">{}</td><td class=\"num{}\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&k.label()),
             esc(&k.device),
             esc(&k.transport),
@@ -128,6 +100,9 @@ fn header(h: &mut String, run: &RunReport) -> fmt::Result {
             c.pass,
             if c.fail > 0 { " fail" } else { "" },
             c.fail,
+            if c.crashed > 0 { " crash" } else { "" },
+            c.crashed,
+            c.not_judged,
             c.skip,
             human_duration(col.duration)
         )?;
@@ -135,9 +110,12 @@ fn header(h: &mut String, run: &RunReport) -> fmt::Result {
     writeln!(
         h,
         "</tbody>\n<tfoot><tr><th colspan=\"5\">all</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-         <td class=\"num\">{}</td><td class=\"num\">{}</td></tr></tfoot>\n</table>\n</header>",
+         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+         </tr></tfoot>\n</table>\n</header>",
         t.pass,
         t.fail,
+        t.crashed,
+        t.not_judged,
         t.skip,
         human_duration(run.duration)
     )
@@ -206,10 +184,9 @@ fn matrix(h: &mut String, run: &RunReport, rows: &[CaseRow<'_>]) -> fmt::Result 
 
     let results: Vec<HashMap<&str, &CaseResult>> = cols.iter().map(by_id).collect();
     let failed_somewhere = |id: &str| {
-        results.iter().any(|m| {
-            m.get(id)
-                .is_some_and(|r| matches!(r.verdict, Verdict::Fail(_)))
-        })
+        results
+            .iter()
+            .any(|m| m.get(id).is_some_and(|r| r.verdict.is_failure()))
     };
     let mut groups: Vec<&str> = Vec::new();
     for row in rows {
@@ -253,10 +230,14 @@ fn matrix(h: &mut String, run: &RunReport, rows: &[CaseRow<'_>]) -> fmt::Result 
         }
         h.push_str("</tbody>\n");
     }
-    h.push_str("<tfoot><tr><th>pass / fail / skip</th>");
+    h.push_str("<tfoot><tr><th>pass / fail / crash / skip</th>");
     for c in cols {
         let t = c.tally();
-        write!(h, "<td>{} / {} / {}</td>", t.pass, t.fail, t.skip)?;
+        write!(
+            h,
+            "<td>{} / {} / {} / {}</td>",
+            t.pass, t.fail, t.crashed, t.skip
+        )?;
     }
     h.push_str("</tr></tfoot>\n</table>\n");
     Ok(())
@@ -281,6 +262,16 @@ fn cell(h: &mut String, result: Option<&CaseResult>, anchor: &str) -> fmt::Resul
             "<td class=\"fail\" title=\"FAIL in {time}: {}\"><a href=\"#{anchor}\">FAIL</a></td>",
             esc(&first_line(detail))
         ),
+        Verdict::Crashed(detail) => write!(
+            h,
+            "<td class=\"crash\" title=\"CRASHED in {time}: {}\"><a href=\"#{anchor}\">CRASH</a></td>",
+            esc(&first_line(detail))
+        ),
+        Verdict::NotJudged(why) => write!(
+            h,
+            "<td class=\"notjudged\" title=\"not judged: {}\">n/j</td>",
+            esc(&first_line(why))
+        ),
     }
 }
 
@@ -296,7 +287,7 @@ fn first_line(s: &str) -> String {
 /// One section per failing cell, in matrix order (column by column).
 fn failures(h: &mut String, run: &RunReport, rows: &[CaseRow<'_>]) -> fmt::Result {
     h.push_str("<h2 id=\"failures\">Failures</h2>\n");
-    if run.tally().fail == 0 {
+    if run.tally().failing() == 0 {
         h.push_str("<p>None: every case that applied passed.</p>\n");
         return Ok(());
     }
@@ -304,7 +295,7 @@ fn failures(h: &mut String, run: &RunReport, rows: &[CaseRow<'_>]) -> fmt::Resul
         let results = by_id(col);
         for (ri, row) in rows.iter().enumerate() {
             if let Some(r) = results.get(row.id) {
-                if let Verdict::Fail(detail) = &r.verdict {
+                if let Verdict::Fail(detail) | Verdict::Crashed(detail) = &r.verdict {
                     failure(h, col, r, detail, &anchor(ci, ri, row.id), ri)?;
                 }
             }

@@ -29,11 +29,12 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     writeln!(
         x,
-        r#"<testsuites name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}">"#,
+        r#"<testsuites name="{}" tests="{}" failures="{}" errors="{}" skipped="{}" time="{}">"#,
         escape(&run.tool),
-        t.pass + t.fail + t.skip,
+        t.total(),
         t.fail,
-        t.skip,
+        t.crashed,
+        t.skip + t.not_judged,
         secs(run.duration)
     )?;
     for (i, col) in run.columns.iter().enumerate() {
@@ -49,11 +50,12 @@ fn suite(x: &mut String, run: &RunReport, id: usize, col: &ColumnReport) -> fmt:
     let t = col.tally();
     writeln!(
         x,
-        r#"  <testsuite name="{}" id="{id}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}" timestamp="{}">"#,
+        r#"  <testsuite name="{}" id="{id}" tests="{}" failures="{}" errors="{}" skipped="{}" time="{}" timestamp="{}">"#,
         escape(&label),
-        t.pass + t.fail + t.skip,
+        t.total(),
         t.fail,
-        t.skip,
+        t.crashed,
+        t.skip + t.not_judged,
         secs(col.duration),
         escape(&run.started)
     )?;
@@ -95,7 +97,12 @@ fn testcase(x: &mut String, label: &str, case: &CaseResult) -> fmt::Result {
     )?;
     match &case.verdict {
         Verdict::Pass => x.push_str("/>\n"),
-        Verdict::Fail(detail) => {
+        // A crash is a JUnit error: the test could not complete, the device went down under it.
+        Verdict::Fail(detail) | Verdict::Crashed(detail) => {
+            let (element, kind) = match case.verdict {
+                Verdict::Crashed(_) => ("error", "crashed"),
+                _ => ("failure", "conformance"),
+            };
             let body = format!(
                 "{detail}\n\nTranscript ({} exchanges):\n{}",
                 case.transcript.len(),
@@ -103,7 +110,7 @@ fn testcase(x: &mut String, label: &str, case: &CaseResult) -> fmt::Result {
             );
             writeln!(
                 x,
-                ">\n      <failure message=\"{}\" type=\"conformance\">{}</failure>\n    </testcase>",
+                ">\n      <{element} message=\"{}\" type=\"{kind}\">{}</{element}>\n    </testcase>",
                 escape(&message(detail)),
                 escape_text(&body)
             )?;
@@ -111,6 +118,11 @@ fn testcase(x: &mut String, label: &str, case: &CaseResult) -> fmt::Result {
         Verdict::Skip(why) => writeln!(
             x,
             ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+            escape(why)
+        )?,
+        Verdict::NotJudged(why) => writeln!(
+            x,
+            ">\n      <skipped message=\"not judged: {}\"/>\n    </testcase>",
             escape(why)
         )?,
     }

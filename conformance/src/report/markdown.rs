@@ -1,5 +1,5 @@
-//! Markdown summary: run info, totals per column, the verdict matrix (✅ pass, ❌ fail, – skip,
-//! blank when a column did not run the case) and every failure's detail.
+//! Markdown summary: run info, totals per column, the verdict matrix (✅ pass, ❌ fail, 💥 crashed,
+//! ⊘ not judged, – skip, blank when a column did not run the case) and every failure's detail.
 //!
 //! Tables are padded to equal widths (counting ✅/❌ and East Asian wide characters as two
 //! columns), so `summary.md` reads well in a terminal as well as on a forge. Text from the run is
@@ -16,17 +16,22 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
     let mut md = String::with_capacity(4096);
     let t = run.tally();
     let rows = case_rows(run);
-    let outcome = if t.fail == 0 { "PASS" } else { "FAIL" };
+    let outcome = if t.failing() == 0 { "PASS" } else { "FAIL" };
     writeln!(md, "# Conformance report: {outcome}\n")?;
     writeln!(
         md,
-        "{} passed, {} failed, {} skipped (not applicable); {} cases over {} columns.\n",
+        "{} passed, {} failed, {} crashed, {} not judged, {} skipped (not applicable); {} cases over {} columns.\n",
         t.pass,
         t.fail,
+        t.crashed,
+        t.not_judged,
         t.skip,
         rows.len(),
         run.columns.len()
     )?;
+    if let Some(crashes) = run.crash_summary() {
+        writeln!(md, "**The {}.**\n", inline(&crashes))?;
+    }
     writeln!(md, "- Tool: {}", inline(&run.tool))?;
     writeln!(md, "- Started: {}", inline(&run.started))?;
     writeln!(md, "- Wall time: {}", human_duration(run.duration))?;
@@ -44,6 +49,8 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
             inline(&col.column.profile),
             c.pass.to_string(),
             c.fail.to_string(),
+            c.crashed.to_string(),
+            c.not_judged.to_string(),
             c.skip.to_string(),
             human_duration(col.duration),
         ]);
@@ -53,15 +60,29 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
         String::new(),
         t.pass.to_string(),
         t.fail.to_string(),
+        t.crashed.to_string(),
+        t.not_judged.to_string(),
         t.skip.to_string(),
         human_duration(run.duration),
     ]);
-    let header = ["Column", "Profile", "Pass", "Fail", "Skip", "Time"].map(String::from);
+    let header = [
+        "Column",
+        "Profile",
+        "Pass",
+        "Fail",
+        "Crash",
+        "Not judged",
+        "Skip",
+        "Time",
+    ]
+    .map(String::from);
     use Align::{Left as L, Right as R};
-    table(&mut md, &header, &[L, L, R, R, R, R], &totals)?;
+    table(&mut md, &header, &[L, L, R, R, R, R, R, R], &totals)?;
 
     md.push_str("\n## Matrix\n\n");
-    md.push_str("✅ pass · ❌ fail · – skip (not applicable) · blank: not run in that column\n\n");
+    md.push_str(
+        "✅ pass · ❌ fail · 💥 crashed · ⊘ not judged · – skip (not applicable) · blank: not run in that column\n\n",
+    );
     let columns: Vec<_> = run.columns.iter().map(by_id).collect();
     let mut header = vec!["Case".to_owned(), "Group".to_owned(), "Title".to_owned()];
     header.extend(run.columns.iter().map(|c| inline(&c.column.label())));
@@ -76,6 +97,8 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
                     Some(Verdict::Pass) => "✅",
                     Some(Verdict::Fail(_)) => "❌",
                     Some(Verdict::Skip(_)) => "–",
+                    Some(Verdict::Crashed(_)) => "💥",
+                    Some(Verdict::NotJudged(_)) => "⊘",
                     None => "",
                 };
                 symbol.to_owned()
@@ -86,19 +109,24 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
     table(&mut md, &header, &align, &matrix)?;
 
     md.push_str("\n## Failures\n\n");
-    if t.fail == 0 {
+    if t.failing() == 0 {
         md.push_str("None: every case that applied passed.\n");
-        return Ok(md);
+        return not_judged(&mut md, run);
     }
-    for col in run.columns.iter().filter(|c| c.tally().fail > 0) {
+    for col in run.columns.iter().filter(|c| c.tally().failing() > 0) {
         writeln!(md, "### {}\n", inline(&col.column.label()))?;
         for case in &col.results {
-            let Verdict::Fail(detail) = &case.verdict else {
+            let (Verdict::Fail(detail) | Verdict::Crashed(detail)) = &case.verdict else {
                 continue;
+            };
+            let crashed = if matches!(case.verdict, Verdict::Crashed(_)) {
+                " · **device crashed**"
+            } else {
+                ""
             };
             writeln!(
                 md,
-                "**{}** ({}): {} · {}\n",
+                "**{}** ({}): {} · {}{crashed}\n",
                 inline(&case.id),
                 inline(&case.group),
                 inline(&case.title),
@@ -112,7 +140,33 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
         md,
         "Request/response transcripts of every failure: `{HTML_FILE}` and `{JUNIT_FILE}`."
     )?;
-    Ok(md)
+    not_judged(&mut md, run)
+}
+
+/// The "Not judged" section, when some verdicts could not be given: one line per distinct reason.
+fn not_judged(md: &mut String, run: &RunReport) -> Result<String, fmt::Error> {
+    let mut reasons: Vec<(String, &str, usize)> = Vec::new();
+    for col in &run.columns {
+        for case in &col.results {
+            if let Verdict::NotJudged(why) = &case.verdict {
+                let label = col.column.label();
+                match reasons
+                    .iter_mut()
+                    .find(|(l, w, _)| *l == label && *w == why)
+                {
+                    Some(r) => r.2 += 1,
+                    None => reasons.push((label, why, 1)),
+                }
+            }
+        }
+    }
+    if !reasons.is_empty() {
+        md.push_str("\n## Not judged\n\n");
+        for (label, why, n) in reasons {
+            writeln!(md, "- {} ({n} cases): {}", inline(&label), inline(why))?;
+        }
+    }
+    Ok(std::mem::take(md))
 }
 
 /// Column alignment in a table.

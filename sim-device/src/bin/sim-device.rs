@@ -32,6 +32,16 @@ enum TransportArg {
     Ble,
 }
 
+/// `--console-line-max`: the line buffer, CR included.
+fn console_options(args: &Args) -> transport::console::ConsoleOptions {
+    transport::console::ConsoleOptions {
+        line_buf: match args.console_line_max {
+            0 => usize::MAX,
+            n => n.saturating_add(1),
+        },
+    }
+}
+
 /// `--profile`: a family the simulator reproduces.
 fn parse_profile(s: &str) -> Result<Profile, String> {
     let p: Profile = s.parse()?;
@@ -106,6 +116,10 @@ struct Args {
     /// Console transport on a new pseudo-terminal (its path is printed) instead of stdin/stdout.
     #[arg(long)]
     console_pty: bool,
+    /// Usable characters per console line: ESP-IDF's 255 (LINE_BUF_SIZE 256 with the CR), more for a
+    /// host build or another stack whose console takes Security 2's 830-character lines; 0 = no limit.
+    #[arg(long, value_name = "N", default_value_t = 255)]
+    console_line_max: usize,
     /// World file (TOML): access points, faults, latencies. Default: sim-device/worlds/default.toml.
     #[arg(long)]
     world: Option<PathBuf>,
@@ -364,7 +378,7 @@ async fn run(args: Args) -> Result<()> {
             describe(&args, &name, Wire::Console, control, &mut out);
             provisioned_note(&handle, &args, &mut out);
             if args.console_pty {
-                let path = transport::pty::spawn_console(handle.clone())
+                let path = transport::pty::spawn_console(handle.clone(), console_options(&args))
                     .context("cannot open a pseudo-terminal")?;
                 eprint!("{out}");
                 eprintln!(
@@ -378,7 +392,7 @@ async fn run(args: Args) -> Result<()> {
                 // A terminal would turn Enter into LF and echo locally; the device echoes and wants CR.
                 let _terminal = TerminalMode::device_like();
                 tokio::select! {
-                    r = transport::console::serve(handle.clone(), tokio::io::stdin(), tokio::io::stdout()) => r?,
+                    r = transport::console::serve_with(handle.clone(), tokio::io::stdin(), tokio::io::stdout(), console_options(&args)) => r?,
                     () = wait_for_exit() => {}
                 }
             }

@@ -34,6 +34,11 @@
 //! - When the provisioning service stops, ESP-IDF ends the console task and the UART goes quiet; here the
 //!   prompt and echo go on and every request fails, until a reboot brings the service (and endpoints) back.
 //!   A reboot also forgets the last session id, as the chip's static variable would be reset.
+//!
+//! A reboot (a crash, a reboot or factory reset through the control channel) prints what an ESP32's UART
+//! shows, the ROM's reset banner (`rst:0xc (SW_CPU_RESET),…`), then a new prompt: a serial client can
+//! tell that the device rebooted. [`ConsoleOptions::line_buf`] lifts the 256-byte limit for hosts and
+//! stacks whose console takes longer lines.
 
 use std::io;
 
@@ -48,23 +53,80 @@ pub const PROMPT: &[u8] = b"\n>> ";
 /// `LINE_BUF_SIZE` of `protocomm_console.c`: bytes per line, the terminating CR included.
 pub const LINE_BUF_SIZE: usize = 256;
 
-/// Serve the console line protocol on `input`/`output` until `input` ends (then `Ok`). Fails on an I/O
-/// error, or when the device task has ended.
-pub async fn serve<R, W>(handle: DeviceHandle, mut input: R, mut output: W) -> io::Result<()>
+/// What the UART shows when the chip resets: the ESP32 ROM's banner.
+pub const RESET_BANNER: &[u8] =
+    b"\r\nets Jun  8 2016 00:22:57\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n";
+
+/// How the console frames lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    /// Bytes per line, the terminating CR included: ESP-IDF's [`LINE_BUF_SIZE`], or larger for a host
+    /// build or another stack (`usize::MAX`: no limit).
+    pub line_buf: usize,
+}
+
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        Self {
+            line_buf: LINE_BUF_SIZE,
+        }
+    }
+}
+
+/// Serve the console line protocol on `input`/`output` as ESP-IDF frames it, until `input` ends (then
+/// `Ok`). Fails on an I/O error, or when the device task has ended.
+pub async fn serve<R, W>(handle: DeviceHandle, input: R, output: W) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    serve_with(handle, input, output, ConsoleOptions::default()).await
+}
+
+/// [`serve`] with other framing.
+pub async fn serve_with<R, W>(
+    handle: DeviceHandle,
+    mut input: R,
+    mut output: W,
+    opts: ConsoleOptions,
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let line_buf = opts.line_buf.max(2);
+    let mut status = handle.status();
+    let mut boot = status.borrow_and_update().boot;
+    let mut watching = true;
     let mut console = Console {
         handle,
         last_session: None,
+        line_buf,
     };
     output.write_all(PROMPT).await?;
     output.flush().await?;
-    let mut line: Vec<u8> = Vec::with_capacity(LINE_BUF_SIZE);
+    let mut line: Vec<u8> = Vec::with_capacity(line_buf.min(4096));
     let mut chunk = [0u8; 512];
     loop {
-        let n = input.read(&mut chunk).await?;
+        let n = tokio::select! {
+            n = input.read(&mut chunk) => n?,
+            changed = status.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                let now = status.borrow_and_update().boot;
+                if now != boot {
+                    boot = now;
+                    // The chip reset: the UART shows the ROM banner and the console starts over.
+                    line.clear();
+                    output.write_all(RESET_BANNER).await?;
+                    output.write_all(PROMPT).await?;
+                    output.flush().await?;
+                }
+                continue;
+            }
+        };
         if n == 0 {
             return Ok(());
         }
@@ -76,7 +138,7 @@ where
                 out.push(b);
             }
             line.push(b);
-            if b != b'\r' && line.len() < LINE_BUF_SIZE {
+            if b != b'\r' && line.len() < line_buf {
                 continue;
             }
             // The echo reaches the wire before the command runs, as on the chip.
@@ -97,13 +159,15 @@ struct Console {
     handle: DeviceHandle,
     /// `(boot, session id)` of the last request that reached the device.
     last_session: Option<(u64, SessionId)>,
+    /// Bytes per line, the CR included.
+    line_buf: usize,
 }
 
 impl Console {
     /// `esp_console_run()` on one received line (terminating CR included); output goes to `out`.
     async fn run(&mut self, line: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         let text = line.split(|&b| b == 0).next().unwrap_or_default();
-        let text = text.get(..LINE_BUF_SIZE - 1).unwrap_or(text);
+        let text = text.get(..self.line_buf - 1).unwrap_or(text);
         let args = split_argv(text);
         let Some(command) = args.first() else {
             return Ok(());

@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::runtime::Handle;
 
 use crate::runtime::DeviceHandle;
-use crate::transport::console;
+use crate::transport::console::{self, ConsoleOptions};
 
 /// Bytes in flight between the terminal threads and the console task, each way.
 const PIPE: usize = 4096;
@@ -34,7 +34,7 @@ const PIPE: usize = 4096;
 /// Open a pseudo-terminal, serve the console protocol on it in a task, and return the path serial tools
 /// open (`/dev/pts/N`). Must be called within a tokio runtime (an error otherwise).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn spawn_console(handle: DeviceHandle) -> io::Result<PathBuf> {
+pub fn spawn_console(handle: DeviceHandle, opts: ConsoleOptions) -> io::Result<PathBuf> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
 
@@ -69,7 +69,7 @@ pub fn spawn_console(handle: DeviceHandle) -> io::Result<PathBuf> {
     })?;
     spawn_thread("pty-out", move || pump_out(&master, from_console, &runtime))?;
     tokio::spawn(async move {
-        match console::serve(handle, input, output).await {
+        match console::serve_with(handle, input, output, opts).await {
             Ok(()) => tracing::info!("pty console ended"),
             Err(e) => tracing::error!(error = %e, "pty console stopped"),
         }
@@ -79,7 +79,7 @@ pub fn spawn_console(handle: DeviceHandle) -> io::Result<PathBuf> {
 
 /// Pseudo-terminals through `posix_openpt` and `ptsname_r` are only wired up for Linux.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub fn spawn_console(_handle: DeviceHandle) -> io::Result<PathBuf> {
+pub fn spawn_console(_handle: DeviceHandle, _opts: ConsoleOptions) -> io::Result<PathBuf> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "--console-pty needs Linux; use the stdin/stdout console",

@@ -6,7 +6,7 @@
 
 use crate::case::Group::Config as G;
 
-use crate::case::{session_possible, Case, Env};
+use crate::case::{session_possible, Case, Env, Leaves};
 use prov_client::Profile;
 
 mod apply;
@@ -25,22 +25,22 @@ use set::{
 pub fn cases() -> Vec<Case> {
     vec![
         G.case("CFG-STATUS-INITIAL", "GetStatus before any SetConfig: Connecting (ESP-IDF) / Disconnected (Zephyr), no state detail", session_possible, status_initial),
-        G.case("CFG-SET-SUCCESS", "SetConfig with the network's credentials answers Success, also when repeated", session_possible, set_success),
+        G.case("CFG-SET-SUCCESS", "SetConfig with the network's credentials answers Success, also when repeated", session_possible, set_success).leaves(Leaves::Staged),
         G.case("CFG-SET-SSID-TOO-LONG", "SetConfig with a 33-byte SSID answers InvalidArgument and stages nothing", session_possible, ssid_too_long),
         G.case("CFG-SET-PASSPHRASE-TOO-LONG", "SetConfig with a 64-byte passphrase answers InvalidArgument and stages nothing", session_possible, passphrase_too_long),
-        G.case("CFG-SET-BSSID-LENGTH", "SetConfig with a BSSID of 1, 5, 7 or 16 bytes answers InvalidArgument; 6 bytes + channel is accepted", session_possible, bssid_length),
-        G.case("CFG-SET-MAX-LENGTHS", "SetConfig with a 32-byte SSID and a 63-byte passphrase answers Success", session_possible, max_lengths),
-        G.case("CFG-SET-EMPTY-SSID", "SetConfig with an empty SSID: Success (ESP-IDF) / InvalidArgument (Zephyr)", session_possible, empty_ssid),
-        G.disturbing("CFG-SET-MISSING-PAYLOAD", "SetConfig without cmd_set_config (or with another member) gets no response; the session and staged credentials survive", session_possible, set_missing_payload),
+        G.case("CFG-SET-BSSID-LENGTH", "SetConfig with a BSSID of 1, 5, 7 or 16 bytes answers InvalidArgument; 6 bytes + channel is accepted", session_possible, bssid_length).leaves(Leaves::Staged),
+        G.case("CFG-SET-MAX-LENGTHS", "SetConfig with a 32-byte SSID and a 63-byte passphrase answers Success", session_possible, max_lengths).leaves(Leaves::Staged),
+        G.case("CFG-SET-EMPTY-SSID", "SetConfig with an empty SSID: Success (ESP-IDF) / InvalidArgument (Zephyr)", session_possible, empty_ssid).leaves(Leaves::Staged),
+        G.case("CFG-SET-MISSING-PAYLOAD", "SetConfig without cmd_set_config (or with another member) gets no response; the session and staged credentials survive", session_possible, set_missing_payload).leaves(Leaves::Applied),
         G.case("CFG-APPLY-WITHOUT-SET", "ApplyConfig with nothing staged answers InternalError (ESP-IDF)", esp_only, apply_without_set),
-        G.disturbing("CFG-APPLY-CONNECTED", "SetConfig + ApplyConfig on the first network: Connecting, then Connected with its IP, SSID, BSSID, channel and auth mode", session_possible, apply_connected),
-        G.disturbing("CFG-APPLY-AUTH-ERROR", "a wrong passphrase ends in ConnectionFailed with fail_reason AuthError", session_possible, apply_auth_error),
-        G.disturbing("CFG-APPLY-NETWORK-NOT-FOUND", "an unknown SSID ends in ConnectionFailed with fail_reason NetworkNotFound", session_possible, apply_not_found),
-        G.disturbing("CFG-APPLY-CONN-ATTEMPTS", "with wifi_conn_attempts = N, failed attempts show attempt_failed{remaining < N} before the final AuthError", conn_attempts_applies, conn_attempts),
-        G.disturbing("CFG-APPLY-TWICE", "a second SetConfig + ApplyConfig while connecting: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, apply_twice),
-        G.disturbing("CFG-APPLY-AFTER-FAILURE", "after a failure, SetConfig is accepted but ApplyConfig answers InternalError until CtrlReset (ESP-IDF)", session_possible, apply_after_failure),
-        G.disturbing("CFG-SET-AFTER-SUCCESS", "after Connected, SetConfig answers Success and ApplyConfig InternalError (ESP-IDF) / Success (Zephyr)", session_possible, set_after_success),
-        G.disturbing("CFG-CONNECTED-BSSID-ZERO-BYTE", "connected to an AP whose BSSID holds a 0x00 byte, GetStatus still reports a 6-byte BSSID (bytes after the 0x00 are undefined on ESP-IDF)", session_possible, bssid_zero_byte),
+        G.case("CFG-APPLY-CONNECTED", "SetConfig + ApplyConfig on the first network: Connecting, then Connected with its IP, SSID, BSSID, channel and auth mode", session_possible, apply_connected).leaves(Leaves::Applied),
+        G.case("CFG-APPLY-AUTH-ERROR", "a wrong passphrase ends in ConnectionFailed with fail_reason AuthError", session_possible, apply_auth_error).leaves(Leaves::Applied),
+        G.case("CFG-APPLY-NETWORK-NOT-FOUND", "an unknown SSID ends in ConnectionFailed with fail_reason NetworkNotFound", session_possible, apply_not_found).leaves(Leaves::Applied),
+        G.case("CFG-APPLY-CONN-ATTEMPTS", "with wifi_conn_attempts = N, failed attempts show attempt_failed{remaining < N} before the final AuthError", conn_attempts_applies, conn_attempts).leaves(Leaves::Applied),
+        G.case("CFG-APPLY-TWICE", "a second SetConfig + ApplyConfig while connecting: InternalError (ESP-IDF) / Success (Zephyr)", session_possible, apply_twice).leaves(Leaves::Applied),
+        G.case("CFG-APPLY-AFTER-FAILURE", "after a failure, SetConfig is accepted but ApplyConfig answers InternalError until CtrlReset (ESP-IDF)", session_possible, apply_after_failure).leaves(Leaves::Applied),
+        G.case("CFG-SET-AFTER-SUCCESS", "after Connected, SetConfig answers Success and ApplyConfig InternalError (ESP-IDF) / Success (Zephyr)", session_possible, set_after_success).leaves(Leaves::Applied),
+        G.case("CFG-CONNECTED-BSSID-ZERO-BYTE", "connected to an AP whose BSSID holds a 0x00 byte, GetStatus still reports a 6-byte BSSID (bytes after the 0x00 are undefined on ESP-IDF)", session_possible, bssid_zero_byte).leaves(Leaves::Applied),
     ]
 }
 

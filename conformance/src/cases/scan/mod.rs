@@ -10,7 +10,7 @@
 
 use crate::case::Group::Scan as G;
 
-use crate::case::{session_possible, Case, Ctx, Env, Step, Stop};
+use crate::case::{session_possible, Case, Ctx, Env, Leaves, Step, Stop};
 use crate::ensure;
 use crate::steps::config::call_maybe;
 use crate::steps::scan::read_all;
@@ -35,21 +35,21 @@ pub fn cases() -> Vec<Case> {
     vec![
         G.case("SCAN-STATUS-BEFORE-SCAN", "ScanStatus before any scan: Success, no scan running, 0 results", session_possible, status_before_scan),
         G.case("SCAN-RESULT-BEFORE-SCAN", "ScanResult before any scan: no entries, status InternalError (ESP-IDF) / Success (Zephyr)", session_possible, result_before_scan),
-        G.case("SCAN-START-BLOCKING", "a blocking ScanStart answers Success once the scan is over: ScanStatus then says finished, 1…16 results", session_possible, start_blocking),
-        G.case("SCAN-RESULT-PAGE-4", "ScanResult 4 entries per call (esp_prov BLE, Android) gives the whole list, each page Success", session_possible, page_4),
-        G.case("SCAN-RESULT-PAGE-100", "ScanResult up to 100 entries per call, clamped to the count (esp_prov SoftAP), gives the whole list", session_possible, page_100),
-        G.case("SCAN-RESULT-PAGE-3", "ScanResult in pages of 3 gives the same list as one entry at a time", session_possible, page_3),
-        G.case("SCAN-RESULT-PAGE-5", "ScanResult in pages of 5 gives the same list as one entry at a time", session_possible, page_5),
-        G.case("SCAN-RESULT-COUNT-ZERO", "ScanResult with count 0 answers an empty list with Success", session_possible, count_zero),
-        G.case("SCAN-RESULT-BEYOND-COUNT", "ScanResult past the stored results (below 16) answers the entries that exist + InternalError (ESP-IDF)", session_possible, beyond_count),
-        G.case("SCAN-RESULT-BEYOND-MAX", "ScanResult with start_index ≥ 16 or start_index + count > 16 gets no response (ESP-IDF) and the session goes on", session_possible, beyond_max),
-        G.case("SCAN-RESULT-ORDER", "scan results come strongest RSSI first (ESP-IDF; the Zephyr port keeps discovery order)", order_applies, order),
-        G.case("SCAN-RESULT-FIELDS", "every scan entry has an SSID of 1…32 bytes, a 6-byte BSSID, channel 1…14, a negative RSSI and a known auth mode", session_possible, fields),
-        G.case("SCAN-FINDS-NETWORK", "the scan lists the device file's first network", session_possible, finds_network),
-        G.case("SCAN-NONBLOCKING", "a non-blocking ScanStart answers at once; ScanStatus shows it running, then finished with results", session_possible, nonblocking),
-        G.case("SCAN-START-WHILE-RUNNING", "ScanStart while a scan runs answers Success at once, even when blocking (ESP-IDF)", esp_only, start_while_running),
-        G.case("SCAN-START-MISSING-PAYLOAD", "ScanStart without cmd_scan_start gets no response; the session and the stored results survive", session_possible, start_missing_payload),
-        G.case("SCAN-RESULT-MISSING-PAYLOAD", "ScanResult without cmd_scan_result (or with another member) gets no response; the session and results survive", session_possible, result_missing_payload),
+        G.case("SCAN-START-BLOCKING", "a blocking ScanStart answers Success once the scan is over: ScanStatus then says finished, 1…16 results", session_possible, start_blocking).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-PAGE-4", "ScanResult 4 entries per call (esp_prov BLE, Android) gives the whole list, each page Success", session_possible, page_4).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-PAGE-100", "ScanResult up to 100 entries per call, clamped to the count (esp_prov SoftAP), gives the whole list", session_possible, page_100).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-PAGE-3", "ScanResult in pages of 3 gives the same list as one entry at a time", session_possible, page_3).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-PAGE-5", "ScanResult in pages of 5 gives the same list as one entry at a time", session_possible, page_5).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-COUNT-ZERO", "ScanResult with count 0 answers an empty list with Success", session_possible, count_zero).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-BEYOND-COUNT", "ScanResult past the stored results (below 16) answers the entries that exist + InternalError (ESP-IDF)", session_possible, beyond_count).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-BEYOND-MAX", "ScanResult with start_index ≥ 16 or start_index + count > 16 gets no response (ESP-IDF) and the session goes on", session_possible, beyond_max).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-ORDER", "scan results come strongest RSSI first (ESP-IDF; the Zephyr port keeps discovery order)", order_applies, order).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-FIELDS", "every scan entry has an SSID of 1…32 bytes, a 6-byte BSSID, channel 1…14, a negative RSSI and a known auth mode", session_possible, fields).leaves(Leaves::Scanned),
+        G.case("SCAN-FINDS-NETWORK", "the scan lists the device file's first network", session_possible, finds_network).leaves(Leaves::Scanned),
+        G.case("SCAN-NONBLOCKING", "a non-blocking ScanStart answers at once; ScanStatus shows it running, then finished with results", session_possible, nonblocking).leaves(Leaves::Scanned),
+        G.case("SCAN-START-WHILE-RUNNING", "ScanStart while a scan runs answers Success at once, even when blocking (ESP-IDF)", esp_only, start_while_running).leaves(Leaves::Scanned),
+        G.case("SCAN-START-MISSING-PAYLOAD", "ScanStart without cmd_scan_start gets no response; the session and the stored results survive", session_possible, start_missing_payload).leaves(Leaves::Scanned),
+        G.case("SCAN-RESULT-MISSING-PAYLOAD", "ScanResult without cmd_scan_result (or with another member) gets no response; the session and results survive", session_possible, result_missing_payload).leaves(Leaves::Scanned),
     ]
 }
 

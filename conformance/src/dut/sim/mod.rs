@@ -234,27 +234,29 @@ impl Dut for SimDut {
                 ))
             }
         };
-        Ok(if virtual_clock {
-            Box::new(VirtualClock {
-                link,
-                handle,
-                rt: self.rt.clone(),
-            })
-        } else {
-            link
-        })
+        let first_boot = handle.status().borrow().boot;
+        Ok(Box::new(SimLink {
+            link,
+            handle,
+            rt: self.rt.clone(),
+            virtual_clock,
+            first_boot,
+        }))
     }
 }
 
-/// A transport link to a device on virtual time: [`Link::pause`] moves the device's clock through its
-/// control channel instead of sleeping.
-struct VirtualClock {
+/// A transport link to the embedded simulator, which the suite can see into: on virtual time
+/// [`Link::pause`] moves the device's clock instead of sleeping, and the device task's boot count tells
+/// a reboot (a crash).
+struct SimLink {
     link: Box<dyn Link>,
     handle: DeviceHandle,
     rt: Arc<Runtime>,
+    virtual_clock: bool,
+    first_boot: u64,
 }
 
-impl Link for VirtualClock {
+impl Link for SimLink {
     fn transport(&self) -> Transport {
         self.link.transport()
     }
@@ -276,6 +278,9 @@ impl Link for VirtualClock {
     }
 
     fn pause(&mut self, d: Duration) -> Result<(), LinkError> {
+        if !self.virtual_clock {
+            return self.link.pause(d);
+        }
         self.rt
             .block_on(self.handle.control(ControlOp::Advance(d)))
             .map(drop)
@@ -283,6 +288,14 @@ impl Link for VirtualClock {
     }
 
     fn virtual_time(&self) -> bool {
-        true
+        self.virtual_clock
+    }
+
+    fn crash_evidence(&mut self) -> Option<String> {
+        let boots = self.handle.status().borrow().boot - self.first_boot;
+        if boots > 0 {
+            return Some(format!("the simulator rebooted {boots} time(s)"));
+        }
+        self.link.crash_evidence()
     }
 }

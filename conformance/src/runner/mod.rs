@@ -1,16 +1,21 @@
 //! Runs cases in one column: each case on a fresh link to the device it asks for (golden replays
 //! included), in parallel as far as the device allows, no fail-fast, every case timed, progress on
-//! stderr.
+//! stderr. A case during which the device crashed gets the verdict *crashed* ([`case`]); a device that
+//! keeps its state between cases is looked after between them ([`kept`]: order, resets, liveness).
+
+mod case;
+mod kept;
+
+pub use self::case::run_case;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::case::{Case, Ctx, Env, Stop};
+use crate::case::{Case, Env};
 use crate::description::Description;
 use crate::dut::Dut;
-use crate::link::Recorder;
 use crate::model::{CaseResult, Column, ColumnReport, Verdict};
 use prov_client::Profile;
 
@@ -112,19 +117,32 @@ impl Progress {
             r.id,
             r.duration.as_secs_f64()
         );
-        let failed = matches!(r.verdict, Verdict::Fail(_));
+        let failed = r.verdict.is_failure();
         if self.verbose || failed {
             if self.tty {
                 let _ = write!(err, "\r\x1b[K");
             }
             let _ = writeln!(err, "{line}");
-            if let Verdict::Fail(why) = &r.verdict {
+            if let (true, Some(why)) = (failed, r.verdict.detail()) {
                 let _ = writeln!(err, "         {why}");
             }
         } else if self.tty {
             let _ = write!(err, "\r\x1b[K{line}");
         }
         let _ = err.flush();
+    }
+
+    /// Shows a message about a column, whatever the verbosity (but `quiet`).
+    pub fn note(&self, column: &str, msg: &str) {
+        if self.quiet {
+            return;
+        }
+        let _lock = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[K");
+        }
+        let _ = writeln!(err, "{column}: {msg}");
     }
 
     /// Ends the progress line.
@@ -152,11 +170,15 @@ pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> Colu
         recordings: plan.dut.boots_recordings(),
     };
     let started = Instant::now();
-    // A device that keeps its state between links runs the state-changing cases last.
-    let mut order: Vec<usize> = (0..cases.len()).collect();
     if !plan.dut.fresh_per_connect() {
-        order.sort_by_key(|&i| cases[i].disturbs);
+        let results = kept::run(plan, cases, env, &label, progress);
+        return ColumnReport {
+            column,
+            results,
+            duration: started.elapsed(),
+        };
     }
+    let order: Vec<usize> = (0..cases.len()).collect();
     let slots: Vec<Mutex<Option<CaseResult>>> = cases.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let workers = plan.dut.parallelism().clamp(1, cases.len().max(1));
@@ -192,42 +214,6 @@ pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> Colu
         results,
         duration: started.elapsed(),
     }
-}
-
-/// Runs one case on a fresh link. A panic in a case body is a failure of that case, not of the run.
-pub fn run_case(dut: &dyn Dut, case: &Case, env: Env<'_>) -> CaseResult {
-    let started = Instant::now();
-    let base = |verdict, transcript| CaseResult {
-        id: case.id.clone(),
-        group: case.group.name().into(),
-        title: case.title.clone(),
-        verdict,
-        duration: started.elapsed(),
-        transcript,
-    };
-    if let Some(why) = (case.applies)(&env) {
-        return base(Verdict::Skip(why), Vec::new());
-    }
-    let link = match dut.connect(&case.boot) {
-        Ok(l) => l,
-        Err(e) => return base(Verdict::Fail(e.to_string()), Vec::new()),
-    };
-    let mut ctx = Ctx::new(env, Recorder::new(link), &case.id);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (case.run)(&mut ctx)));
-    let verdict = match outcome {
-        Ok(Ok(())) => Verdict::Pass,
-        Ok(Err(Stop::Fail(why))) => Verdict::Fail(why),
-        Ok(Err(Stop::Skip(why))) => Verdict::Skip(why),
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            Verdict::Fail(format!("case panicked (suite bug): {msg}"))
-        }
-    };
-    base(verdict, ctx.rec.into_transcript())
 }
 
 #[cfg(test)]
