@@ -69,6 +69,11 @@ pub enum Command {
         /// Only these misbehaviours (default: all).
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
+        /// Also against the simulator as an external process (the `sim-device` binary over HTTP and
+        /// over its console, reset through its control channel): every misbehaviour must be caught
+        /// there too, and the well-behaved one pass with every verdict judged.
+        #[arg(long)]
+        external: bool,
     },
 }
 
@@ -249,17 +254,31 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::SelfCheck { only }) => {
+        Some(Command::SelfCheck { only, external }) => {
             let rt = runtime()?;
             let chosen: Vec<Misbehaviour> = misbehaviours(&only)?.into_iter().collect();
             let explicit = (!cli.run.transport.is_empty()).then_some(cli.run.transport.as_slice());
-            let rows =
-                crate::selfcheck::rows(&cli.run.request()?, explicit, &chosen, &catalogue, &rt)?;
-            println!("{}", crate::report::render_self_check(&rows));
-            let path = crate::report::write_self_check(&rows, &cli.run.report_dir)
+            let base = cli.run.request()?;
+            let rows = crate::selfcheck::rows(&base, explicit, &chosen, &catalogue, &rt)?;
+            let ext = if external {
+                eprintln!("now the simulator as an external process (HTTP and console):");
+                Some(crate::selfcheck::external::rows(
+                    &base, &rows, &catalogue, &rt,
+                )?)
+            } else {
+                None
+            };
+            println!(
+                "{}",
+                crate::report::render_self_check(&rows, ext.as_deref())
+            );
+            let path = crate::report::write_self_check(&rows, ext.as_deref(), &cli.run.report_dir)
                 .map_err(|e| format!("writing {}: {e}", cli.run.report_dir.display()))?;
             println!("table written to {}", path.display());
-            let ok = rows.iter().all(SelfCheckRow::ok);
+            let ok = rows
+                .iter()
+                .chain(ext.iter().flatten())
+                .all(SelfCheckRow::ok);
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

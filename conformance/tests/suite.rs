@@ -87,7 +87,7 @@ fn self_check_catches_every_misbehaviour() {
     let catalogue = catalogue();
     let rows = conformance::selfcheck::rows(&default_request(), None, &[], &catalogue, &rt)
         .expect("self-check");
-    println!("{}", conformance::report::render_self_check(&rows));
+    println!("{}", conformance::report::render_self_check(&rows, None));
     assert_eq!(rows.len(), Misbehaviour::ALL.len() + 1);
     // Every misbehaviour but the BLE one is exercised (tests/ble.rs covers that through the loopback).
     let exercised = rows

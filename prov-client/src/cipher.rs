@@ -66,6 +66,15 @@ impl Cipher {
         }
     }
 
+    /// The device decrypted `len` bytes the client did not encrypt (recorded or garbage ciphertext):
+    /// a Security 1 keystream moves on by `len`, as the device's did; a Security 2 counter stays (the
+    /// device's GCM check failed, and a failed decryption never advances it).
+    pub fn skip_foreign(&mut self, len: usize) {
+        if let Self::Ctr(c) = self {
+            c.skip(len as u64);
+        }
+    }
+
     /// The Security 1 keystream position (`None` for other ciphers).
     pub fn ctr_position(&self) -> Option<u64> {
         match self {

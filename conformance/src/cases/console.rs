@@ -4,7 +4,7 @@ use crate::case::Group::Console as G;
 use crate::link::Access;
 use std::time::Duration;
 
-use crate::case::{only_sec, Case, Ctx, Env, Step, Stop};
+use crate::case::{only_sec, session_possible, Case, Ctx, Env, Step, Stop};
 use crate::ensure;
 use prov_client::Profile;
 use prov_client::Sec2Client;
@@ -33,7 +33,14 @@ pub fn cases() -> Vec<Case> {
         G.case(
             "CONSOLE-SEC2-LINE-LIMIT",
             "Security 2 Command0 (768 hex digits) does not fit the 256-byte line: no response",
-            |e| line(e).or_else(|| only_sec(e, 2)),
+            |e| {
+                line(e).or_else(|| only_sec(e, 2)).or_else(|| {
+                    session_possible(e).is_none().then(|| {
+                        "the device file says this console takes Security 2's lines ([console] line_max)"
+                            .into()
+                    })
+                })
+            },
             line_limit,
         ),
     ]

@@ -80,7 +80,7 @@ impl LineLink {
             writer,
             rx,
             buf: Vec::new(),
-            session: 0,
+            session: next_session_id(),
             opts,
             banners,
             banners_at_start: 0,
@@ -208,6 +208,19 @@ impl LineLink {
     }
 }
 
+/// A session id no other link of this run used: a device that keeps its state remembers the last
+/// session id it saw, and only a different one opens a fresh session (spec §4.3.1). Ids start at a
+/// random point so that two runs against the same device do not meet either.
+fn next_session_id() -> u32 {
+    static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        use rand_core::RngCore;
+        AtomicU64::new(u64::from(rand_core::OsRng.next_u32() % 1_000_000))
+    });
+    // Console session ids are read like C `atoi` into a 32-bit long: stay well inside.
+    (next.fetch_add(1, Ordering::Relaxed) % 2_000_000_000) as u32
+}
+
 /// ESP-IDF log lines (`I (1234) tag: …`) that a board may interleave with replies, and what the ROM
 /// and the panic handler print when the chip resets.
 fn is_log_line(text: &str) -> bool {
@@ -272,7 +285,7 @@ impl Link for LineLink {
     }
 
     fn new_session(&mut self) -> Result<(), LinkError> {
-        self.session += 1;
+        self.session = next_session_id();
         Ok(())
     }
 

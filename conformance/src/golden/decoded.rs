@@ -145,6 +145,7 @@ impl Live {
             (Kind::Command1, Some(r0)) => self.command1(&r.request, &r0),
             _ => None,
         };
+        let rebuilt = live_c1.is_some();
         let (body, sent_plain) = match live_c1 {
             Some(c1) => (c1, None),
             None => match (r.endpoint.as_str(), &plain, &mut self.cipher) {
@@ -154,6 +155,15 @@ impl Live {
             },
         };
         let answer = send(rec, r, &body, sent_plain.as_deref())?;
+        // Recorded ciphertext the client did not make (garbage on purpose) still moved the device's
+        // Security 1 keystream, on an endpoint that decrypts.
+        let decrypts = matches!(
+            r.endpoint.as_str(),
+            "prov-config" | "prov-scan" | "prov-ctrl"
+        ) || r.endpoint == vectors::setup::CUSTOM_ENDPOINT;
+        if let (false, None, true, Some(c)) = (rebuilt, &sent_plain, decrypts, &mut self.cipher) {
+            c.skip_foreign(body.len());
+        }
         if let Answer::Data(d) = &answer {
             match kind {
                 Kind::Command0 => self.response0 = Some(d.clone()),

@@ -108,14 +108,23 @@ pub fn render_html(run: &RunReport) -> String {
 
 /// Renders the self-check as a Markdown table (also readable in a terminal): each misbehaviour, its
 /// verdict, and the cases (with their columns) that caught it.
-pub fn render_self_check(rows: &[SelfCheckRow]) -> String {
-    selfcheck::render(rows)
+/// `external`, when given, is the self-check against the simulator as an external process.
+pub fn render_self_check(rows: &[SelfCheckRow], external: Option<&[SelfCheckRow]>) -> String {
+    selfcheck::render(rows, external)
 }
 
 /// Writes [`render_self_check`] to `dir/self-check.md` (atomically, as [`write_all`]).
-pub fn write_self_check(rows: &[SelfCheckRow], dir: &Path) -> io::Result<PathBuf> {
+pub fn write_self_check(
+    rows: &[SelfCheckRow],
+    external: Option<&[SelfCheckRow]>,
+    dir: &Path,
+) -> io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
-    write_atomic(dir, SELF_CHECK_FILE, render_self_check(rows).as_bytes())
+    write_atomic(
+        dir,
+        SELF_CHECK_FILE,
+        render_self_check(rows, external).as_bytes(),
+    )
 }
 
 /// Unwraps a renderer's result: renderers only write into a `String`, which cannot fail.

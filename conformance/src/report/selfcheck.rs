@@ -4,9 +4,21 @@ use std::fmt::Write as _;
 
 use crate::model::SelfCheckRow;
 
-/// The table as Markdown (also readable in a terminal).
-pub(super) fn render(rows: &[SelfCheckRow]) -> String {
+/// The tables as Markdown (also readable in a terminal): the in-process self-check and, when it ran,
+/// the one against the simulator as an external process.
+pub(super) fn render(rows: &[SelfCheckRow], external: Option<&[SelfCheckRow]>) -> String {
     let mut s = String::from("# Self-check: simulator misbehaviour → cases that caught it\n\n");
+    table(&mut s, rows);
+    if let Some(ext) = external {
+        s.push_str(
+            "\n## The simulator as an external process\n\n`sim-device` over HTTP and over its console (a pseudo-terminal, no line limit), one process per column, reset through its control channel between cases.\n\n",
+        );
+        table(&mut s, ext);
+    }
+    s
+}
+
+fn table(s: &mut String, rows: &[SelfCheckRow]) {
     s.push_str("| misbehaviour | verdict | caught by (case IDs, columns) |\n|---|---|---|\n");
     for r in rows {
         let (name, what) = match r.misbehaviour {
@@ -34,5 +46,4 @@ pub(super) fn render(rows: &[SelfCheckRow]) -> String {
             .join("<br>");
         let _ = writeln!(s, "| `{name}` — {what} | {verdict} | {cases} |");
     }
-    s
 }

@@ -21,6 +21,9 @@ use crate::link::Transport;
 use crate::matrix::Request;
 use crate::model::{RunReport, SelfCheckRow};
 
+pub mod external;
+
+/// Failing case ID → the columns where it failed.
 fn failures(run: &RunReport) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for col in &run.columns {
@@ -38,6 +41,35 @@ fn failures(run: &RunReport) -> BTreeMap<String, Vec<String>> {
 /// How many matrices run side by side (a transport matrix mostly waits on device timers; an
 /// in-memory one computes).
 const PARALLEL: usize = 3;
+
+/// Runs `f` on every item, [`PARALLEL`] at a time, and returns the results in item order. A pool of
+/// workers, not chunks: one slow matrix must not hold back the quick ones.
+pub(crate) fn pool<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, String> + Sync,
+) -> Vec<Result<R, String>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<R, String>>>> =
+        items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { return };
+                let r = f(item);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err("self-check worker died".into()))
+        })
+        .collect()
+}
 
 /// The transports a row runs over: `explicit` (the user's `--transport`), or by default the in-memory
 /// device for the core's misbehaviours and its own transport for a transport's. `None` when the row's
@@ -90,7 +122,7 @@ pub fn rows(
     let all: Vec<Option<Misbehaviour>> = std::iter::once(None)
         .chain(chosen.iter().copied().map(Some))
         .collect();
-    let one = |m: Option<Misbehaviour>| -> Result<SelfCheckRow, String> {
+    let one = |&m: &Option<Misbehaviour>| -> Result<SelfCheckRow, String> {
         // A transport's misbehaviour can only be caught over that transport.
         let transports = match transports_for(m, explicit, &chosen) {
             Ok(ts) => ts,
@@ -128,24 +160,9 @@ pub fn rows(
         );
         Ok(row)
     };
-    // A pool of workers, not chunks: one slow transport row must not hold back the in-memory ones.
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<SelfCheckRow, String>>>> =
-        all.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&m) = all.get(i) else { return };
-                let row = one(m);
-                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(row);
-            });
-        }
-    });
     let mut rows = Vec::new();
-    for slot in slots {
-        let row = slot.into_inner().unwrap_or_else(|p| p.into_inner());
-        rows.push(row.unwrap_or_else(|| Err("self-check worker died".into()))?);
+    for row in pool(&all, one) {
+        rows.push(row?);
     }
     Ok(rows)
 }
