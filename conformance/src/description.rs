@@ -31,8 +31,9 @@
 //!
 //! [reset]                      # how to bring the device back to "freshly booted, not provisioned"
 //! control = "http://127.0.0.1:8081"   # provlab's simulator: its control channel (factory reset, boot count)
-//! # command = "./power-cycle.sh"    # or a program (sh -c) that reflashes or power-cycles the board
-//! # console = "factory-reset"       # or a console line that erases provisioning and reboots
+//! # command = "./power-cycle.sh"    # a program (sh -c) that reflashes or power-cycles the board
+//! # console = "factory-reset"       # a console line that erases provisioning and reboots
+//! #                                 # (command, else console, else control resets; control also counts boots)
 //!
 //! [ble]                        # ble: devices (spec §4.2)
 //! stack = "bluedroid"          # bluedroid | nimble: how a failed request looks (§4.2.3); omit if unknown
@@ -105,7 +106,8 @@ pub struct Console {
 pub const ESP_IDF_LINE_MAX: usize = 255;
 
 /// `[reset]`: how the suite brings a device that keeps its state back to "freshly booted, not
-/// provisioned" between cases (and after a crash). The first one given is used.
+/// provisioned" between cases (and after a crash): `command`, else `console`, else `control`. A
+/// `control` channel also tells a reboot by its boot count, whichever way the device is reset.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reset {

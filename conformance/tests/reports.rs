@@ -1,6 +1,7 @@
 //! What users read, as snapshots (`insta`): `summary.md`, `junit.xml` and `matrix.html` of a small
-//! fixed run. The run is real (the in-memory simulator, Security 0, a few cases, with one deliberate
-//! misbehaviour so that a case fails and one is not applicable); only its clock readings are pinned,
+//! fixed run. The run is real (the in-memory simulator, Security 0, a few cases, with deliberate
+//! misbehaviours so that a case fails, one crashes the device and one is not applicable); only its
+//! clock readings are pinned,
 //! so the snapshots change exactly when a renderer or a verdict does.
 
 use std::sync::Arc;
@@ -26,8 +27,13 @@ fn fixed_run() -> RunReport {
         profile: Profile::EspIdf55,
         transports: vec![Transport::Memory],
         securities: vec![0],
-        filter: Some("VER-CAPS,VER-SEC-PATCH,SCAN-RESULT-BEYOND-COUNT,HTTP-SET-COOKIE-ONCE".into()),
-        misbehave: [Misbehaviour::ScanOverrun].into_iter().collect(),
+        filter: Some(
+            "VER-CAPS,VER-SEC-PATCH,SCAN-RESULT-BEYOND-COUNT,HTTP-SET-COOKIE-ONCE,CFG-SET-MISSING-PAYLOAD"
+                .into(),
+        ),
+        misbehave: [Misbehaviour::ScanOverrun, Misbehaviour::CrashOnMissingPayload]
+            .into_iter()
+            .collect(),
         verbose: false,
         quiet: true,
         ble: Default::default(),
@@ -53,7 +59,7 @@ fn fixed_run() -> RunReport {
 fn reports_of_a_fixed_run() {
     let run = fixed_run();
     let t = run.tally();
-    assert_eq!((t.pass, t.fail, t.skip), (2, 1, 1), "{t:?}");
+    assert_eq!((t.pass, t.fail, t.skip, t.crashed), (2, 1, 1, 1), "{t:?}");
     insta::assert_snapshot!("summary.md", conformance::report::render_markdown(&run));
     insta::assert_snapshot!("junit.xml", conformance::report::render_junit(&run));
     insta::assert_snapshot!("matrix.html", conformance::report::render_html(&run));

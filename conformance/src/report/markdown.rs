@@ -342,7 +342,7 @@ mod tests {
         let md = render(&sample()).unwrap();
         assert!(md.starts_with("# Conformance report: FAIL\n"));
         assert!(
-            md.contains("4 passed, 1 failed, 2 skipped (not applicable); 4 cases over 2 columns.")
+            md.contains("4 passed, 1 failed, 0 crashed, 0 not judged, 2 skipped (not applicable); 4 cases over 2 columns.")
         );
         assert!(md.contains("- Tool: provlab-conformance 0.1.0\n"));
         assert!(md.contains("- Started: 2025-01-02T03:04:05Z\n"));
@@ -356,13 +356,31 @@ mod tests {
         assert_eq!(totals.len(), 5);
         assert_eq!(
             totals[2],
-            ["sim/http/sec2", "esp-idf-5.5", "2", "1", "0", "800 ms"]
+            [
+                "sim/http/sec2",
+                "esp-idf-5.5",
+                "2",
+                "1",
+                "0",
+                "0",
+                "0",
+                "800 ms"
+            ]
         );
         assert_eq!(
             totals[3],
-            ["sim/console/sec1", "esp-idf-5.5", "2", "0", "2", "400 ms"]
+            [
+                "sim/console/sec1",
+                "esp-idf-5.5",
+                "2",
+                "0",
+                "0",
+                "0",
+                "2",
+                "400 ms"
+            ]
         );
-        assert_eq!(totals[4], ["all", "", "4", "1", "2", "1.23 s"]);
+        assert_eq!(totals[4], ["all", "", "4", "1", "0", "0", "2", "1.23 s"]);
     }
 
     #[test]

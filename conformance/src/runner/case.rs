@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::case::{short_hex, Case, Ctx, Env, Stop};
 use crate::dut::Dut;
 use crate::link::Recorder;
-use crate::model::{CaseResult, Exchange, Verdict};
+use crate::model::{Answer, CaseResult, Exchange, Verdict};
 
 /// Runs one case on a fresh link to the device it asks for.
 pub fn run_case(dut: &dyn Dut, case: &Case, env: Env<'_>) -> CaseResult {
@@ -52,26 +52,29 @@ pub fn run_case(dut: &dyn Dut, case: &Case, env: Env<'_>) -> CaseResult {
     base(verdict, transcript)
 }
 
-/// What a crashed verdict says: how the crash showed, the last request sent, what the case saw.
+/// What a crashed verdict says: how the crash showed, the request that crashed the device (where the
+/// link could tell) or else the last request sent, and what the case saw.
 pub(super) fn crash_detail(how: &str, transcript: &[Exchange], verdict: &Verdict) -> String {
-    let last = transcript
-        .iter()
-        .rev()
-        .find(|x| x.endpoint != "-")
-        .map_or_else(
-            || "none".to_owned(),
-            |x| {
-                let note = if x.note.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", x.note)
-                };
-                format!("{} {}{note}", x.endpoint, short_hex(&x.request))
-            },
-        );
+    let show = |x: &Exchange| {
+        let note = if x.note.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", x.note)
+        };
+        format!("{} {}{note}", x.endpoint, short_hex(&x.request))
+    };
+    let requests = || transcript.iter().filter(|x| x.endpoint != "-");
+    let culprit = requests().find(|x| {
+        matches!(&x.answer, Answer::NoResponse(why) if why.contains("rebooted"))
+    });
+    let at = match (culprit, requests().last()) {
+        (Some(x), _) => format!("the request that crashed it: {}", show(x)),
+        (None, Some(x)) => format!("last request sent: {}", show(x)),
+        (None, None) => "no request sent".to_owned(),
+    };
     let then = match verdict.detail() {
         Some(d) => format!("{}: {d}", verdict.word()),
         None => verdict.word().to_owned(),
     };
-    format!("device crashed: {how}; last request sent: {last}; the case then said: {then}")
+    format!("device crashed: {how}; {at}; the case then said: {then}")
 }

@@ -214,9 +214,7 @@ impl<'a> Keeper<'a> {
     /// Brings the device back to "freshly booted, not provisioned", then waits until it answers.
     fn reset(&self) -> Result<(), String> {
         let r = &self.desc.reset;
-        if let Some(c) = &self.control {
-            c.factory_reset()?;
-        } else if let Some(cmd) = &r.command {
+        if let Some(cmd) = &r.command {
             let st = Command::new("sh")
                 .args(["-c", cmd])
                 .status()
@@ -236,6 +234,8 @@ impl<'a> Keeper<'a> {
                 }
                 _ => return Err("[reset] console needs a console or serial device".into()),
             }
+        } else if let Some(c) = &self.control {
+            c.factory_reset()?;
         } else {
             return Err("the device file gives no way to reset the device".into());
         }

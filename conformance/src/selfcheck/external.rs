@@ -78,6 +78,11 @@ pub fn sim_device_binary() -> Result<PathBuf, String> {
 }
 
 impl SimProcess {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `binary` for scheme `sec` with `misbehave`, reachable over `wire`, with a control channel.
     pub fn start(
         binary: &Path,
