@@ -67,7 +67,7 @@ pub(super) fn crash_detail(how: &str, transcript: &[Exchange], verdict: &Verdict
     let culprit = requests().find(|x| {
         matches!(&x.answer, Answer::NoResponse(why) if why.contains("rebooted"))
     });
-    let at = match (culprit, requests().last()) {
+    let at = match (culprit, requests().next_back()) {
         (Some(x), _) => format!("the request that crashed it: {}", show(x)),
         (None, Some(x)) => format!("last request sent: {}", show(x)),
         (None, None) => "no request sent".to_owned(),
