@@ -64,9 +64,8 @@ pub(super) fn crash_detail(how: &str, transcript: &[Exchange], verdict: &Verdict
         format!("{} {}{note}", x.endpoint, short_hex(&x.request))
     };
     let requests = || transcript.iter().filter(|x| x.endpoint != "-");
-    let culprit = requests().find(|x| {
-        matches!(&x.answer, Answer::NoResponse(why) if why.contains("rebooted"))
-    });
+    let culprit = requests()
+        .find(|x| matches!(&x.answer, Answer::NoResponse(why) if why.contains("rebooted")));
     let at = match (culprit, requests().next_back()) {
         (Some(x), _) => format!("the request that crashed it: {}", show(x)),
         (None, Some(x)) => format!("last request sent: {}", show(x)),

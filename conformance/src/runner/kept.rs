@@ -68,8 +68,8 @@ pub(super) fn run(
                 Verdict::NotJudged(why.clone())
             };
             verdict_only(v)
-        } else if let Some(why) = prepare(&keeper, &mut changed, &mut dead, label, progress) {
-            verdict_only(Verdict::NotJudged(why))
+        } else if let Some(verdict) = prepare(&keeper, &mut changed, &mut dead, label, progress) {
+            verdict_only(verdict)
         } else {
             first = false;
             let r = judge(&keeper, case, env, &mut dead, label, progress);
@@ -89,15 +89,16 @@ pub(super) fn run(
     results.into_iter().flatten().collect()
 }
 
-/// Before a case: reset the device if an earlier one left something behind. `Some(why)` when the case
-/// cannot be judged.
+/// Before a case: reset the device if an earlier one left something behind. `Some(verdict)` when the
+/// case cannot be judged: a device that stops answering when reset fails this case (the one message;
+/// the ones after it are not judged), one that cannot be reset leaves it not judged.
 fn prepare(
     keeper: &Keeper<'_>,
     changed: &mut Option<(Leaves, String)>,
     dead: &mut Option<String>,
     label: &str,
     progress: &Progress,
-) -> Option<String> {
+) -> Option<Verdict> {
     let (left, by) = changed.as_ref()?;
     if keeper.can_reset() {
         match keeper.reset() {
@@ -109,14 +110,14 @@ fn prepare(
                 let msg = format!("the device could not be reset after {by}: {e}");
                 progress.note(label, &msg);
                 *dead = Some(msg.clone());
-                Some(msg)
+                Some(Verdict::Fail(msg))
             }
         }
     } else if *left >= Leaves::Applied {
-        Some(format!(
+        Some(Verdict::NotJudged(format!(
             "{by} left the device with {} and the device file gives no way to reset it ([reset] control, command or console)",
             left.name()
-        ))
+        )))
     } else {
         // Scan results and staged credentials: the cases after them set their own (they are ordered so).
         None
