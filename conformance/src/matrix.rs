@@ -46,6 +46,30 @@ pub struct Request {
     pub ble: BleRequest,
 }
 
+impl Request {
+    /// A quiet run of the cases `filter` selects (all with `None`) against the device at `dut`, described
+    /// by `desc`, judged by the profile the description names (ESP-IDF 5.5 otherwise).
+    pub fn device(dut: DutSpec, desc: Description, filter: Option<&str>) -> Self {
+        let profile = desc
+            .profile
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default();
+        Self {
+            dut,
+            desc: Some(desc),
+            profile,
+            transports: Vec::new(),
+            securities: Vec::new(),
+            filter: filter.map(str::to_owned),
+            misbehave: BTreeSet::new(),
+            verbose: false,
+            quiet: true,
+            ble: BleRequest::default(),
+        }
+    }
+}
+
 /// BLE settings of a run.
 #[derive(Clone, Debug, Default)]
 pub struct BleRequest {

@@ -41,16 +41,8 @@ fn run(dut: DutSpec, filter: &str) -> RunReport {
             .expect("runtime"),
     );
     let req = Request {
-        dut,
-        desc: Some(device_file()),
         profile: Profile::EspIdf55,
-        transports: Vec::new(),
-        securities: Vec::new(),
-        filter: Some(filter.into()),
-        misbehave: Default::default(),
-        verbose: false,
-        quiet: true,
-        ble: Default::default(),
+        ..Request::device(dut, device_file(), Some(filter))
     };
     let mut catalogue = conformance::cases::catalogue();
     catalogue.extend(conformance::golden::cases().expect("golden"));

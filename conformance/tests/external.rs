@@ -27,18 +27,7 @@ fn run(
     desc: conformance::description::Description,
     filter: &str,
 ) -> RunReport {
-    let req = Request {
-        dut: process.dut.clone(),
-        desc: Some(desc),
-        profile: Profile::EspIdf55,
-        transports: Vec::new(),
-        securities: Vec::new(),
-        filter: Some(filter.into()),
-        misbehave: Default::default(),
-        verbose: false,
-        quiet: true,
-        ble: Default::default(),
-    };
+    let req = Request::device(process.dut.clone(), desc, Some(filter));
     let mut catalogue = conformance::cases::catalogue();
     catalogue.extend(conformance::golden::cases().expect("golden"));
     conformance::matrix::run(&req, &catalogue, &runtime()).expect("run")
@@ -58,18 +47,16 @@ const CRASHERS: [&str; 3] = [
     "SCAN-RESULT-MISSING-PAYLOAD",
 ];
 
+/// `sim-device` over HTTP for scheme `sec`, crashing on a missing payload.
+fn crashing(sec: u8) -> SimProcess {
+    let bin = sim_device_binary().expect("sim-device");
+    let crash = Some(Misbehaviour::CrashOnMissingPayload);
+    SimProcess::start(&bin, Wire::Http, sec, Profile::EspIdf55, crash, &[]).expect("start")
+}
+
 #[test]
 fn a_crash_is_named_and_everything_else_still_judged() {
-    let bin = sim_device_binary().expect("sim-device");
-    let process = SimProcess::start(
-        &bin,
-        Wire::Http,
-        1,
-        Profile::EspIdf55,
-        Some(Misbehaviour::CrashOnMissingPayload),
-        &[],
-    )
-    .expect("start");
+    let process = crashing(1);
     let run = run(&process, process.desc.clone(), "VER-*,CFG-*,SCAN-*,SEC1-*");
     let mut crashed = Vec::new();
     for (id, v) in verdicts(&run) {
@@ -97,16 +84,7 @@ fn a_crash_is_named_and_everything_else_still_judged() {
 
 #[test]
 fn a_device_that_never_comes_back_ends_the_column_at_once() {
-    let bin = sim_device_binary().expect("sim-device");
-    let process = SimProcess::start(
-        &bin,
-        Wire::Http,
-        0,
-        Profile::EspIdf55,
-        Some(Misbehaviour::CrashOnMissingPayload),
-        &[],
-    )
-    .expect("start");
+    let process = crashing(0);
     // The reset that follows the crash powers the device off for good.
     let mut desc = process.desc.clone();
     desc.reset.command = Some(format!("kill {}", process.pid()));

@@ -149,6 +149,30 @@ impl<'a> Ctx<'a> {
 
     /// Encrypts `plain`, sends it, requires a response and decrypts it.
     pub fn call(&mut self, endpoint: &str, plain: &[u8], note: &str) -> Step<Vec<u8>> {
+        self.exchange(endpoint, plain, note)?.map_err(|how| {
+            Stop::Fail(format!(
+                "{note}: expected a response from {endpoint}, got none ({how})"
+            ))
+        })
+    }
+
+    /// Encrypts `plain`, sends it and decrypts the answer; `None` when the device gave no response.
+    pub fn call_maybe(
+        &mut self,
+        endpoint: &str,
+        plain: &[u8],
+        note: &str,
+    ) -> Step<Option<Vec<u8>>> {
+        Ok(self.exchange(endpoint, plain, note)?.ok())
+    }
+
+    /// The decrypted answer, or how the device gave none.
+    fn exchange(
+        &mut self,
+        endpoint: &str,
+        plain: &[u8],
+        note: &str,
+    ) -> Step<Result<Vec<u8>, String>> {
         let wire = self.cipher()?.encrypt(plain);
         match self.rec.request(endpoint, &wire, Some(plain), note)? {
             Answer::Data(d) => {
@@ -157,11 +181,9 @@ impl<'a> Ctx<'a> {
                     .decrypt(&d)
                     .map_err(|e| Stop::Fail(format!("{note}: response does not decrypt: {e}")))?;
                 self.rec.set_answer_plain(&p);
-                Ok(p)
+                Ok(Ok(p))
             }
-            Answer::NoResponse(how) => Err(Stop::Fail(format!(
-                "{note}: expected a response from {endpoint}, got none ({how})"
-            ))),
+            Answer::NoResponse(how) => Ok(Err(how)),
         }
     }
 

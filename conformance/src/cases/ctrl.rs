@@ -9,8 +9,7 @@ use proto::wifi_prov::WifiStationState;
 use crate::case::{session_possible, short_hex, Case, Ctx, Leaves, Step, Stop};
 use crate::ensure;
 use crate::steps::config::{
-    apply_ok, call_maybe, esp_family, expect_connected, expect_connecting, fail_auth, set_ok, show,
-    status_raw,
+    apply_ok, esp_family, expect_connected, expect_connecting, fail_auth, set_ok, show, status_raw,
 };
 use prov_client::messages;
 use prov_client::Profile;
@@ -260,7 +259,7 @@ fn unknown_msg(ctx: &mut Ctx<'_>) -> Step<()> {
     }
     for (msg, what) in msgs {
         let note = format!("WiFiCtrlPayload msg {msg} ({what})");
-        if let Some(p) = call_maybe(ctx, "prov-ctrl", &[0x08, msg], &note)? {
+        if let Some(p) = ctx.call_maybe("prov-ctrl", &[0x08, msg], &note)? {
             return Err(Stop::Fail(format!(
                 "{note}: answered {}, expected no response (spec §5 dispatch rule 2, §5.3: only msg 1 and 3 are accepted)",
                 short_hex(&p)

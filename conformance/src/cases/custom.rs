@@ -7,7 +7,7 @@ use crate::ensure;
 use crate::link::Transport;
 use crate::link::{Access, RawResponse};
 use crate::model::Answer;
-use crate::steps::config::{call_maybe, status_raw};
+use crate::steps::config::status_raw;
 use prov_client::Cipher;
 use prov_client::Profile;
 
@@ -41,7 +41,7 @@ fn secure_with_endpoints(env: &Env<'_>) -> Option<String> {
 /// Sends `payload` to `ep` in the session and requires it back.
 fn expect_echo(ctx: &mut Ctx<'_>, ep: &str, payload: &[u8], what: &str) -> Step<()> {
     let note = format!("{ep}: {what} ({} bytes)", payload.len());
-    let Some(got) = call_maybe(ctx, ep, payload, &note)? else {
+    let Some(got) = ctx.call_maybe(ep, payload, &note)? else {
         return Err(Stop::Fail(format!(
             "{note}: no response, expected the same bytes back (the device file says {ep:?} echoes; spec §6.6; vectors/esp-idf/custom_data_echo.json steps 3–5)"
         )));
@@ -92,7 +92,7 @@ fn empty(ctx: &mut Ctx<'_>) -> Step<()> {
     ctx.handshake()?;
     for ep in ctx.env.desc.custom_endpoints.clone() {
         let note = format!("{ep}: empty payload");
-        match call_maybe(ctx, &ep, &[], &note)? {
+        match ctx.call_maybe(&ep, &[], &note)? {
             None => {
                 // The device drops a Security 2 tag-only message without advancing its counter
                 // (spec §7.1 "Empty encrypted payload"); the client advanced its own on encrypting.

@@ -234,14 +234,12 @@ pub fn rows(
             &[],
         )?;
         let req = Request {
-            dut: process.dut.clone(),
-            desc: Some(process.desc.clone()),
-            transports: Vec::new(),
-            securities: Vec::new(),
-            filter: job.filter.clone(),
-            misbehave: Default::default(),
-            quiet: true,
-            ..base.clone()
+            profile: base.profile,
+            ..Request::device(
+                process.dut.clone(),
+                process.desc.clone(),
+                job.filter.as_deref(),
+            )
         };
         let run = crate::matrix::run(&req, catalogue, rt)?;
         let label = format!("external/{}/sec{}", job.wire.name(), job.sec);

@@ -11,34 +11,12 @@ use proto::wifi_prov::{
 use crate::case::{Ctx, Step, Stop};
 use crate::description::Network;
 use crate::ensure;
-use crate::model::Answer;
 use prov_client::messages;
 use prov_client::Profile;
 
 /// The ESP-IDF family (wifi_provisioning and network_provisioning): byte-exact answers apply.
 pub(crate) fn esp_family(p: Profile) -> bool {
     p != Profile::Zephyr
-}
-
-/// Encrypts `plain`, sends it and decrypts the answer; `None` when the device gave no response.
-pub(crate) fn call_maybe(
-    ctx: &mut Ctx<'_>,
-    endpoint: &str,
-    plain: &[u8],
-    note: &str,
-) -> Step<Option<Vec<u8>>> {
-    let wire = ctx.cipher()?.encrypt(plain);
-    match ctx.rec.request(endpoint, &wire, Some(plain), note)? {
-        Answer::Data(d) => {
-            let p = ctx
-                .cipher()?
-                .decrypt(&d)
-                .map_err(|e| Stop::Fail(format!("{note}: response does not decrypt: {e}")))?;
-            ctx.rec.set_answer_plain(&p);
-            Ok(Some(p))
-        }
-        Answer::NoResponse(_) => Ok(None),
-    }
 }
 
 /// The failure for "no response where one was expected".
@@ -110,7 +88,7 @@ pub(crate) fn set_config_raw(
         bssid.len()
     );
     let plain = messages::set_config(ssid, pass, bssid, channel);
-    let Some(p) = call_maybe(ctx, "prov-config", &plain, &note)? else {
+    let Some(p) = ctx.call_maybe("prov-config", &plain, &note)? else {
         return Ok(None);
     };
     let r = messages::decode_resp_set_config(&p)

@@ -9,7 +9,7 @@ use proto::wifi_prov::{RespScanStatus, WiFiScanResult};
 use crate::case::{Ctx, Step, Stop};
 use crate::ensure;
 use crate::link::Transport;
-use crate::steps::config::{call_maybe, no_response_fail};
+use crate::steps::config::no_response_fail;
 use prov_client::messages;
 use prov_client::Profile;
 
@@ -82,13 +82,7 @@ pub(crate) struct Page {
 /// ScanResult; `None` when the device gave no response.
 pub(crate) fn scan_result(ctx: &mut Ctx<'_>, start: u32, count: u32) -> Step<Option<Page>> {
     let note = format!("ScanResult start_index {start} count {count}");
-    let Some(p) = call_maybe(
-        ctx,
-        "prov-scan",
-        &messages::scan_result(start, count),
-        &note,
-    )?
-    else {
+    let Some(p) = ctx.call_maybe("prov-scan", &messages::scan_result(start, count), &note)? else {
         return Ok(None);
     };
     let r = messages::decode_resp_scan_result(&p)

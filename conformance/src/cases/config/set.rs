@@ -7,7 +7,7 @@ use proto::wifi_prov::WifiStationState;
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::ensure;
 use crate::steps::config::{
-    apply_raw, call_maybe, esp_family, no_response_fail, set_config_raw, set_ok, show, status_raw,
+    apply_raw, esp_family, no_response_fail, set_config_raw, set_ok, show, status_raw,
     APPLY_INTERNAL_ERROR, SET_INVALID_ARGUMENT, SET_SUCCESS, STATUS_CONNECTING,
 };
 use prov_client::messages;
@@ -250,14 +250,13 @@ pub(super) fn set_missing_payload(ctx: &mut Ctx<'_>) -> Step<()> {
             &[0x08, 0x02, 0x52, 0x00][..],
         ),
     ] {
-        if let Some(p) = call_maybe(ctx, "prov-config", plain, what)? {
+        if let Some(p) = ctx.call_maybe("prov-config", plain, what)? {
             return Err(Stop::Fail(format!(
                 "{what}: answered {}, expected no response (spec §5.1, §7.1 \"SetConfig/ScanStart/ScanResult whose payload is missing or of the wrong oneof member\"; vectors/esp-idf/bad_inputs_sec1.json step 36)",
                 short_hex(&p)
             )));
         }
-        let Some(p) = call_maybe(
-            ctx,
+        let Some(p) = ctx.call_maybe(
             "prov-config",
             &messages::get_status(),
             "GetStatus after the malformed SetConfig",

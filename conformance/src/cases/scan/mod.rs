@@ -12,7 +12,6 @@ use crate::case::Group::Scan as G;
 
 use crate::case::{session_possible, Case, Ctx, Env, Leaves, Step, Stop};
 use crate::ensure;
-use crate::steps::config::call_maybe;
 use crate::steps::scan::read_all;
 use prov_client::messages;
 use prov_client::Profile;
@@ -73,8 +72,7 @@ fn esp_only(env: &Env<'_>) -> Option<String> {
 /// After a rejected request: the session still answers and the stored results are still there (a
 /// reboot would lose both).
 fn still_there(ctx: &mut Ctx<'_>, n: u32, what: &str) -> Step<()> {
-    let p = call_maybe(
-        ctx,
+    let p = ctx.call_maybe(
         "prov-scan",
         &messages::scan_status(),
         "ScanStatus after the malformed request",

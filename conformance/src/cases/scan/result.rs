@@ -8,7 +8,7 @@ use proto::protocomm::Status;
 use super::still_there;
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::ensure;
-use crate::steps::config::{call_maybe, esp_family, no_response_fail};
+use crate::steps::config::{esp_family, no_response_fail};
 use crate::steps::scan::{
     read_all, scan_blocking, scan_list, scan_result, scan_status, show_entries, show_entry,
     SCAN_MAX, ZEPHYR_PAGE,
@@ -313,7 +313,7 @@ pub(super) fn result_missing_payload(ctx: &mut Ctx<'_>) -> Step<()> {
             &[0x08, 0x04, 0x62, 0x00][..],
         ),
     ] {
-        if let Some(p) = call_maybe(ctx, "prov-scan", plain, what)? {
+        if let Some(p) = ctx.call_maybe("prov-scan", plain, what)? {
             return Err(Stop::Fail(format!(
                 "{what}: answered {}, expected no response (spec §5.2, §7.1 \"payload is missing or of the wrong oneof member\")",
                 short_hex(&p)

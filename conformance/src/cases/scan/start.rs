@@ -8,7 +8,7 @@ use proto::wifi_prov::RespScanStatus;
 use super::still_there;
 use crate::case::{short_hex, Ctx, Step, Stop};
 use crate::ensure;
-use crate::steps::config::{call_maybe, esp_family};
+use crate::steps::config::esp_family;
 use crate::steps::scan::{
     read_all, scan_blocking, scan_start_ok, scan_status, SCAN_DEADLINE, SCAN_MAX,
 };
@@ -120,7 +120,7 @@ pub(super) fn start_missing_payload(ctx: &mut Ctx<'_>) -> Step<()> {
     // `msg` written out explicitly (08 00): an empty plaintext would fail earlier, on the empty
     // decrypt buffer (spec §7.1), and never reach the handler.
     let what = "ScanStart with no cmd_scan_start (08 00)";
-    if let Some(p) = call_maybe(ctx, "prov-scan", &[0x08, 0x00], what)? {
+    if let Some(p) = ctx.call_maybe("prov-scan", &[0x08, 0x00], what)? {
         return Err(Stop::Fail(format!(
             "{what}: answered {}, expected no response (spec §5.2, §7.1 \"SetConfig/ScanStart/ScanResult whose payload is missing\")",
             short_hex(&p)
