@@ -492,7 +492,7 @@ mod tests {
         let mut c = Sec2Client::new(b"u", b"p", [0x42; 32]);
         assert!(matches!(
             c.finish(&h(""), 1),
-            Err(ClientError::UnexpectedMessage { .. })
+            Err(ClientError::Empty { .. })
         ));
         // Response0 with B = N (≡ 0).
         let resp0 = [
