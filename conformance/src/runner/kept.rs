@@ -5,9 +5,9 @@
 //!   "freshly booted, not provisioned" (the simulator's control channel, a command, a console line);
 //!   with no way to reset, every case after one that applied credentials or stopped the service is
 //!   *not judged* (it would judge the leftovers, not the device) instead of failed;
-//! - **liveness and crashes**: after every case the device must still answer `proto-ver` and keep its
-//!   boot count (where the control channel tells it); otherwise the case's verdict is *crashed*, and
-//!   the device is reset or waited for;
+//! - **liveness and crashes**: after every case the device must keep its boot count (where the control
+//!   channel tells it) and, after a case that did not pass, still answer `proto-ver`; otherwise the
+//!   case's verdict is *crashed*, and the device is reset or waited for;
 //! - **a dead device** stops the column with one message: the cases left are *not judged*, and the run
 //!   ends within the reply timeout.
 
@@ -23,6 +23,9 @@ use crate::dut::control::Control;
 use crate::dut::{Boot, Dut};
 use crate::link::Access;
 use crate::model::{Answer, CaseResult, Verdict};
+
+/// How long a device gets to notice that the liveness probe's connection closed.
+const PROBE_SETTLE: Duration = Duration::from_millis(200);
 
 /// Runs `cases` on a device that keeps its state; results in catalogue order.
 pub(super) fn run(
@@ -136,14 +139,19 @@ fn judge(
     let boot = keeper.boot();
     let mut r = run_case(keeper.dut, case, env);
     if !matches!(r.verdict, Verdict::Crashed(_)) {
+        // A case that passed had the device answer to its end; a probe would only disturb it (a
+        // SoftAP device opens a session for it, and clears the socket session when it notices the
+        // probe's connection close, possibly under the next case).
+        let probe = !matches!(r.verdict, Verdict::Pass | Verdict::Skip(_));
         let how = match (boot, keeper.boot()) {
             (Some(a), Some(b)) if a != b => Some(format!(
                 "its boot count went from {a} to {b} (control channel)"
             )),
-            _ => keeper
+            _ if probe => keeper
                 .alive()
                 .err()
                 .map(|why| format!("it stopped answering ({why})")),
+            _ => None,
         };
         if let Some(how) = how {
             r.verdict = Verdict::Crashed(crash_detail(&how, &r.transcript, &r.verdict));
@@ -199,7 +207,12 @@ impl<'a> Keeper<'a> {
         loop {
             let last = match self.dut.connect(&Boot::Standard) {
                 Ok(mut link) => match link.request("proto-ver", b"---") {
-                    Ok(Answer::Data(_)) => return Ok(()),
+                    Ok(Answer::Data(_)) => {
+                        drop(link);
+                        // Let the device see the probe's connection close before the next case.
+                        std::thread::sleep(PROBE_SETTLE);
+                        return Ok(());
+                    }
                     Ok(Answer::NoResponse(how)) => format!("proto-ver got no response ({how})"),
                     Err(e) => e.to_string(),
                 },
