@@ -293,56 +293,87 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let written = crate::report::write_all(&run, &cli.run.report_dir)
                 .map_err(|e| format!("writing reports to {}: {e}", cli.run.report_dir.display()))?;
             print_summary(&run);
-            println!("reports:");
-            for p in [
-                &written.junit,
-                &written.markdown,
-                &written.html,
-                &written.json,
-            ] {
-                println!("  {}", p.display());
-            }
-            let t = run.tally();
-            if let Some(crashes) = run.crash_summary() {
-                println!("the {crashes}");
-            }
-            let mut counts = format!("{} passed, {} failed", t.pass, t.fail);
-            if t.crashed > 0 {
-                counts.push_str(&format!(", {} crashed", t.crashed));
-            }
-            if t.not_judged > 0 {
-                counts.push_str(&format!(", {} not judged", t.not_judged));
-            }
-            println!(
-                "{counts}, {} not applicable in {:.1} s",
-                t.skip,
-                started.elapsed().as_secs_f64()
-            );
-            Ok(if t.failing() == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(finish(&run, &written, &[], started.elapsed()))
         }
     }
 }
 
 fn print_summary(run: &crate::model::RunReport) {
+    print_columns(&run.columns, "    time", |c| {
+        format!("{:>7.1}s", c.duration.as_secs_f64())
+    });
+}
+
+/// A row per column with its tallies, then `last` (headed `last_header`): the table a run ends with.
+pub fn print_columns(
+    columns: &[crate::model::ColumnReport],
+    last_header: &str,
+    last: impl Fn(&crate::model::ColumnReport) -> String,
+) {
+    let width = columns
+        .iter()
+        .map(|c| c.column.label().len())
+        .max()
+        .unwrap_or(0)
+        .max("column".len());
     println!(
-        "{:<40} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}",
-        "column", "pass", "fail", "crash", "n/j", "n/a", "time"
+        "{:<width$} {:>6} {:>6} {:>6} {:>6} {:>6} {last_header}",
+        "column", "pass", "fail", "crash", "n/j", "n/a"
     );
-    for c in &run.columns {
+    for c in columns {
         let t = c.tally();
         println!(
-            "{:<40} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7.1}s",
+            "{:<width$} {:>6} {:>6} {:>6} {:>6} {:>6} {}",
             c.column.label(),
             t.pass,
             t.fail,
             t.crashed,
             t.not_judged,
             t.skip,
-            c.duration.as_secs_f64()
+            last(c)
         );
+    }
+}
+
+/// The end of a run on the terminal: where the reports are (`written`, then `more`), the crash summary
+/// and the closing `N passed, N failed…` line; the exit status (failure when a case failed or crashed).
+pub fn finish(
+    run: &crate::model::RunReport,
+    written: &crate::report::Written,
+    more: &[std::path::PathBuf],
+    took: std::time::Duration,
+) -> ExitCode {
+    println!("reports:");
+    for p in [
+        &written.junit,
+        &written.markdown,
+        &written.html,
+        &written.json,
+    ]
+    .into_iter()
+    .chain(more)
+    {
+        println!("  {}", p.display());
+    }
+    let t = run.tally();
+    if let Some(crashes) = run.crash_summary() {
+        println!("the {crashes}");
+    }
+    let mut counts = format!("{} passed, {} failed", t.pass, t.fail);
+    if t.crashed > 0 {
+        counts.push_str(&format!(", {} crashed", t.crashed));
+    }
+    if t.not_judged > 0 {
+        counts.push_str(&format!(", {} not judged", t.not_judged));
+    }
+    println!(
+        "{counts}, {} not applicable in {:.1} s",
+        t.skip,
+        took.as_secs_f64()
+    );
+    if t.failing() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -138,6 +138,22 @@ pub struct ColumnReport {
     /// Wall time of the column.
     #[serde(with = "millis")]
     pub duration: Duration,
+    /// The HIL board behind the column, if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board: Option<BoardReport>,
+}
+
+/// A HIL board behind a column: what was done to it and what its console printed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BoardReport {
+    /// The board's id in its rack inventory.
+    pub id: String,
+    /// Its chip (probe-rs target name), e.g. `esp32c3`.
+    pub chip: String,
+    /// Facts in order: flash and boot times, recoveries, the firmware, e.g. `("flash_ms", "20512")`.
+    pub properties: Vec<(String, String)>,
+    /// Its console output while the column ran, one timestamped line each.
+    pub log: String,
 }
 
 /// A whole run.

@@ -64,3 +64,31 @@ fn reports_of_a_fixed_run() {
     insta::assert_snapshot!("junit.xml", conformance::report::render_junit(&run));
     insta::assert_snapshot!("matrix.html", conformance::report::render_html(&run));
 }
+
+/// The same run as a HIL board's column: the board's facts and its console log (escaped: a log is peer
+/// output) join every report.
+#[test]
+fn reports_of_a_board() {
+    let mut run = fixed_run();
+    for col in &mut run.columns {
+        col.board = Some(conformance::model::BoardReport {
+            id: "c3-01".into(),
+            chip: "esp32c3".into(),
+            properties: vec![
+                ("flash_ms".into(), "20512".into()),
+                ("ready_ms".into(), "1312".into()),
+                ("recovery_1".into(), "usb reset after: no readiness line".into()),
+            ],
+            log: "[    0.012] rst:0x1 (POWERON),boot:0xc (SPI_FAST_FLASH_BOOT)\n\
+                  [    1.312] I (1045) wifi_prov_mgr: Provisioning started with service name : PROV_1E2210\n\
+                  [    2.001] <script>&\"]]></system-out>\n"
+                .into(),
+        });
+    }
+    insta::assert_snapshot!(
+        "board-summary.md",
+        conformance::report::render_markdown(&run)
+    );
+    insta::assert_snapshot!("board-junit.xml", conformance::report::render_junit(&run));
+    insta::assert_snapshot!("board-matrix.html", conformance::report::render_html(&run));
+}

@@ -3,7 +3,8 @@
 //! Tasks: `test` (the README's test command: format check, clippy, every test), `codegen [--check]`
 //! (regenerate the committed prost code), `replay <DIR>` (replay golden vectors), `bench` (handshake
 //! throughput of the core), `esp-prov-setup` / `esp-prov ARGS` (Espressif's client in a venv),
-//! `conformance [ARGS]` (the README's main job: the conformance suite, reports under `reports/`).
+//! `conformance [ARGS]` (the README's main job: the conformance suite, reports under `reports/`),
+//! `hil ARGS` (the suite on a rack of boards, real or virtual; reports under `reports/hil/`).
 
 mod esp_prov;
 mod nextest;
@@ -33,6 +34,10 @@ Tasks:
                      transport x security, golden replay, reports under reports/ (ARGS: see
                      `cargo xtask conformance --help`; e.g. --dut, --device-file, --profile,
                      --transport, --security, --filter, --report-dir; `self-check`, `list`)
+  hil ARGS           the suite on a rack of boards (hil/README.md), e.g.
+                     cargo xtask hil --rack hil/examples/virtual-rack.toml
+                     cargo xtask hil --rack RACK.toml --dry-run   (check inventory and firmware only)
+                     (ARGS: see `cargo xtask hil --help`; reports under reports/hil/)
   help               this text
 ";
 
@@ -84,6 +89,7 @@ fn run(args: &[String]) -> Result<()> {
         }
         Some("esp-prov") => esp_prov::run_esp_prov(&root, &args[1..]),
         Some("conformance") => conformance(&args[1..]),
+        Some("hil") => hil(&args[1..]),
         Some(other) => bail!("unknown task `{other}`\n\n{HELP}"),
     }
 }
@@ -104,6 +110,23 @@ fn conformance(args: &[String]) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     result.context("the conformance run failed (see the failures above and the reports)")
+}
+
+/// Builds the HIL runner and the simulator its virtual boards run, then runs it on a rack.
+fn hil(args: &[String]) -> Result<()> {
+    step("system packages (libdbus, dbus-daemon)", sysdeps::ensure)?;
+    step("build the HIL runner and simulator", || {
+        cargo(&["build", "-q", "-p", "hil", "-p", "sim-device"])
+    })?;
+    let start = Instant::now();
+    let mut cmd = Command::new(cargo_bin());
+    cmd.args(["run", "-q", "-p", "hil", "--"]).args(args);
+    let result = status(&mut cmd);
+    eprintln!(
+        "xtask hil: wall time {:.1} s after the build",
+        start.elapsed().as_secs_f64()
+    );
+    result.context("the HIL run failed (see the failures above and the reports)")
 }
 
 fn test() -> Result<()> {

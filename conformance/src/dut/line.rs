@@ -153,9 +153,19 @@ impl LineLink {
             // Complete lines first.
             while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                // ESP-IDF continues a multi-line log message on lines that start with a tab.
+                let continued = line.first() == Some(&b'\t');
                 let text = String::from_utf8_lossy(&line).trim().to_owned();
+                let after_prompt = !prompt.is_empty() && text.starts_with(&prompt);
                 let text = text.strip_prefix(&prompt).map_or(text.as_str(), str::trim);
-                if text.is_empty() {
+                // A prompt after the echo ends the reply, even when a log line follows it on the
+                // same line (a board logs whenever it likes).
+                if after_prompt && echo_done {
+                    return Ok(answer.unwrap_or_else(|| {
+                        Answer::NoResponse("no reply line before the next prompt".into())
+                    }));
+                }
+                if text.is_empty() || continued {
                     continue;
                 }
                 // The echo may come in pieces: a line longer than the device's buffer runs in parts,
@@ -338,5 +348,108 @@ impl LineAccess for LineLink {
                 Err(RecvTimeoutError::Disconnected) => return Ok(out),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A board that prints its prompt, and `reply` once a request was written.
+    struct Scripted {
+        prompt: Option<Vec<u8>>,
+        reply: std::vec::IntoIter<Vec<u8>>,
+        written: Receiver<()>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let next = match self.prompt.take() {
+                Some(p) => Some(p),
+                None if self.written.recv_timeout(Duration::from_millis(20)).is_ok() => {
+                    Some(self.reply.by_ref().flatten().collect())
+                }
+                None => None,
+            };
+            match next {
+                Some(c) => {
+                    buf[..c.len()].copy_from_slice(&c);
+                    Ok(c.len())
+                }
+                None => Err(std::io::ErrorKind::TimedOut.into()),
+            }
+        }
+    }
+
+    struct Signal(mpsc::Sender<()>);
+
+    impl Write for Signal {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.ends_with(b"\r") {
+                let _ = self.0.send(());
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn link(reply: Vec<&str>) -> LineLink {
+        let opts = LineOptions {
+            timeout: Duration::from_secs(2),
+            startup: Duration::from_secs(2),
+            ..LineOptions::default()
+        };
+        let (tx, rx) = mpsc::channel();
+        let reader = Scripted {
+            prompt: Some(b"\n>> ".to_vec()),
+            reply: reply
+                .into_iter()
+                .map(|c| c.as_bytes().to_vec())
+                .collect::<Vec<_>>()
+                .into_iter(),
+            written: rx,
+        };
+        LineLink::new(
+            Transport::Serial,
+            Box::new(reader),
+            Box::new(Signal(tx)),
+            opts,
+            Box::new(()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn log_lines_around_a_reply_are_skipped_as_esp_idf_prints_them() {
+        // A multi-line log message (tab-continued) before the reply, as the wifi_prov_mgr example
+        // prints "Received Wi-Fi credentials".
+        let mut l = link(vec![
+            "prov-config 7 ab\r\n",
+            "I (33063) app: Received Wi-Fi credentials\r\n\tSSID     : myssid\r\n",
+            "\r\n4da2\r\n\n>> ",
+        ]);
+        l.session = 7;
+        assert_eq!(
+            l.request("prov-config", &[0xab]).unwrap(),
+            Answer::Data(vec![0x4d, 0xa2])
+        );
+    }
+
+    #[test]
+    fn a_prompt_followed_by_a_log_line_still_ends_the_reply() {
+        let mut l = link(vec![
+            "prov-session 9 01\r\n",
+            "\n>> E (20962) app: Received incorrect username and/or PoP!\r\n",
+        ]);
+        l.session = 9;
+        let started = Instant::now();
+        let a = l.request("prov-session", &[1]).unwrap();
+        assert!(matches!(a, Answer::NoResponse(_)), "{a:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "it waited for a prompt it had seen"
+        );
     }
 }

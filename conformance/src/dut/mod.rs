@@ -141,4 +141,29 @@ pub trait Dut: Send + Sync {
     }
     /// Opens a link to the device `boot` asks for.
     fn connect(&self, boot: &Boot) -> Result<Box<dyn Link>, LinkError>;
+    /// How the DUT itself looks after a device that keeps its state, when it knows better than the
+    /// device file's `[reset]` (a HIL board: erase its provisioning state, reset it, watch its console).
+    fn custody(&self) -> Option<&dyn Custody> {
+        None
+    }
+}
+
+/// A device its DUT looks after between cases (a HIL board).
+pub trait Custody: Send + Sync {
+    /// Brings the device back to "freshly booted, not provisioned" and waits until it is ready.
+    fn reset(&self) -> Result<(), String>;
+    /// What the device's own output has shown so far: reboots it did on its own (a panic, a watchdog,
+    /// a ROM reset line) and whether that output is gone.
+    fn reboots(&self) -> Reboots;
+}
+
+/// Reboots a device showed on its own, as counted by whoever watches its output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reboots {
+    /// Reboots so far (resets the custodian asked for are not counted).
+    pub count: u64,
+    /// The line that showed the last one, e.g. `Guru Meditation Error: Core  0 panic'ed (…)`.
+    pub last: Option<String>,
+    /// Why the device's output is gone (a console that vanished), if it is.
+    pub gone: Option<String>,
 }

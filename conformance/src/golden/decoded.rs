@@ -146,21 +146,29 @@ impl Live {
             _ => None,
         };
         let rebuilt = live_c1.is_some();
+        let decrypts = matches!(
+            r.endpoint.as_str(),
+            "prov-config" | "prov-scan" | "prov-ctrl"
+        ) || r.endpoint == vectors::setup::CUSTOM_ENDPOINT;
         let (body, sent_plain) = match live_c1 {
             Some(c1) => (c1, None),
             None => match (r.endpoint.as_str(), &plain, &mut self.cipher) {
                 ("prov-session" | "proto-ver", _, _) => (r.request.clone(), None),
                 (_, Some(p), Some(c)) if self.security > 0 => (c.encrypt(p), Some(p.clone())),
+                // Garbage ciphertext on purpose under Security 1: under the recorded keys it decrypted to
+                // bytes ESP-IDF could not unpack, under live keys it is random bytes that sometimes unpack.
+                // Send plaintext that never does (an unterminated varint) through the live keystream: the
+                // device sees what ESP-IDF saw (garbage) and the keystream moves the same way.
+                (_, None, Some(c)) if self.security == 1 && decrypts && !r.request.is_empty() => {
+                    let garbage = vec![0xFF; r.request.len()];
+                    (c.encrypt(&garbage), Some(garbage))
+                }
                 _ => (r.request.clone(), None),
             },
         };
         let answer = send(rec, r, &body, sent_plain.as_deref())?;
         // Recorded ciphertext the client did not make (garbage on purpose) still moved the device's
-        // Security 1 keystream, on an endpoint that decrypts.
-        let decrypts = matches!(
-            r.endpoint.as_str(),
-            "prov-config" | "prov-scan" | "prov-ctrl"
-        ) || r.endpoint == vectors::setup::CUSTOM_ENDPOINT;
+        // keystream, on an endpoint that decrypts.
         if let (false, None, true, Some(c)) = (rebuilt, &sent_plain, decrypts, &mut self.cipher) {
             c.skip_foreign(body.len());
         }

@@ -12,6 +12,9 @@
 //! </testsuites>
 //! ```
 //!
+//! A HIL board's column adds the board and its flash and boot figures to `<properties>`, classes its
+//! cases `<chip>.<transport>` (e.g. `esp32c3.ble`) and ends with the console log in `<system-out>`.
+//!
 //! Every count attribute is computed from the verdicts, so the totals always match the test cases.
 
 use std::fmt::{self, Write as _};
@@ -21,6 +24,9 @@ use crate::model::{CaseResult, ColumnReport, RunReport, Verdict};
 
 /// Longest `message` attribute, in characters; the element body always has the full detail.
 const MESSAGE_LIMIT: usize = 1000;
+
+/// Most console log kept in a board's `<system-out>`, in bytes.
+const LOG_LIMIT: usize = 1 << 20;
 
 /// Renders the whole run.
 pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
@@ -71,6 +77,11 @@ fn suite(x: &mut String, run: &RunReport, id: usize, col: &ColumnReport) -> fmt:
     if let Some(filter) = &run.filter {
         props.push(("filter", filter));
     }
+    if let Some(b) = &col.board {
+        props.push(("board", &b.id));
+        props.push(("chip", &b.chip));
+        props.extend(b.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
     for (name, value) in props {
         writeln!(
             x,
@@ -79,19 +90,47 @@ fn suite(x: &mut String, run: &RunReport, id: usize, col: &ColumnReport) -> fmt:
         )?;
     }
     x.push_str("    </properties>\n");
+    // A board's cases are classed `<chip>.<transport>`, as ESP-IDF's own CI names its target tests.
+    let class = |case: &CaseResult| match &col.board {
+        Some(b) => format!("{}.{}", b.chip, col.column.transport),
+        None => format!("{label}.{}", case.group),
+    };
     for case in &col.results {
-        testcase(x, &label, case)?;
+        testcase(x, &class(case), case)?;
+    }
+    if let Some(b) = &col.board {
+        writeln!(
+            x,
+            "    <system-out>{}</system-out>",
+            escape_text(&log_tail(&b.log))
+        )?;
     }
     x.push_str("  </testsuite>\n");
     Ok(())
 }
 
+/// A console log for `<system-out>`: whole up to [`LOG_LIMIT`] bytes, else its end (the board's own
+/// log file keeps everything).
+fn log_tail(log: &str) -> String {
+    if log.len() <= LOG_LIMIT {
+        return log.to_owned();
+    }
+    let mut cut = log.len() - LOG_LIMIT;
+    while !log.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!(
+        "[… {cut} bytes before; the whole log is in the board's console.log]\n{}",
+        &log[cut..]
+    )
+}
+
 /// One `<testcase>`.
-fn testcase(x: &mut String, label: &str, case: &CaseResult) -> fmt::Result {
+fn testcase(x: &mut String, class: &str, case: &CaseResult) -> fmt::Result {
     write!(
         x,
         r#"    <testcase classname="{}" name="{}" time="{}""#,
-        escape(&format!("{label}.{}", case.group)),
+        escape(class),
         escape(&format!("{}: {}", case.id, case.title)),
         secs(case.duration)
     )?;
@@ -278,6 +317,38 @@ mod tests {
         assert!(check_markup("<a x=\"<\"/>", &[]).is_err());
         assert!(check_markup("<a x=y/>", &[]).is_err());
         assert!(check_markup("<a>\u{1}</a>", &[]).is_err());
+    }
+
+    #[test]
+    fn a_board_column_is_classed_by_chip_and_carries_its_log() {
+        let mut run = sample();
+        run.columns[0].board = Some(crate::model::BoardReport {
+            id: "c3-01".into(),
+            chip: "esp32c3".into(),
+            properties: vec![("flash_ms".into(), "20512".into())],
+            log:
+                "[   0.001] ESP-ROM:esp32c3\r\n\u{1b}[0;32mI (1045) wifi_prov_mgr: ready\u{1b}[0m\n"
+                    .into(),
+        });
+        let xml = render(&run).unwrap();
+        let el = check_markup(&xml, &[]).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let classes: Vec<&str> = el
+            .iter()
+            .filter(|e| e.name == "testcase")
+            .filter_map(|e| e.attr("classname"))
+            .collect();
+        assert_eq!(&classes[..3], ["esp32c3.http"; 3]);
+        assert!(classes[3].starts_with("sim/console/sec1."), "{classes:?}");
+        let prop = |name: &str| {
+            el.iter()
+                .find(|e| e.name == "property" && e.attr("name") == Some(name))
+                .and_then(|e| e.attr("value"))
+        };
+        assert_eq!(prop("board"), Some("c3-01"));
+        assert_eq!(prop("flash_ms"), Some("20512"));
+        assert_eq!(count(&el, "system-out"), 1);
+        assert!(xml.contains("wifi_prov_mgr: ready"));
+        assert!(log_tail(&"x".repeat(LOG_LIMIT + 10)).starts_with("[… 10 bytes before"));
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
     .map(String::from);
     use Align::{Left as L, Right as R};
     table(&mut md, &header, &[L, L, R, R, R, R, R, R], &totals)?;
+    boards(&mut md, run)?;
 
     md.push_str("\n## Matrix\n\n");
     md.push_str(
@@ -141,6 +142,34 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
         "Request/response transcripts of every failure: `{HTML_FILE}` and `{JUNIT_FILE}`."
     )?;
     not_judged(&mut md, run)
+}
+
+/// The "Boards" section of a HIL run: each board's chip and what was done to it, per column.
+fn boards(md: &mut String, run: &RunReport) -> fmt::Result {
+    let rows: Vec<Vec<String>> = run
+        .columns
+        .iter()
+        .filter_map(|c| {
+            let b = c.board.as_ref()?;
+            let facts: Vec<String> = b
+                .properties
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            Some(vec![
+                inline(&b.id),
+                inline(&b.chip),
+                inline(&c.column.label()),
+                inline(&facts.join(", ")),
+            ])
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    md.push_str("\n## Boards\n\n");
+    let header = ["Board", "Chip", "Column", "Facts"].map(String::from);
+    table(md, &header, &[Align::Left; 4], &rows)
 }
 
 /// The "Not judged" section, when some verdicts could not be given: one line per distinct reason.

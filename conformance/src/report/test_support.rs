@@ -56,6 +56,7 @@ pub(super) fn sample() -> RunReport {
             ColumnReport {
                 column: col("http", 2),
                 duration: Duration::from_millis(800),
+                board: None,
                 results: vec![
                     case(
                         "SEC2-HANDSHAKE",
@@ -86,6 +87,7 @@ pub(super) fn sample() -> RunReport {
             ColumnReport {
                 column: col("console", 1),
                 duration: Duration::from_millis(400),
+                board: None,
                 results: vec![
                     case(
                         "SEC2-HANDSHAKE",

@@ -1,12 +1,14 @@
 //! A device that keeps its state between cases (a board, `http://…`, a long-running implementation):
 //! cases run one at a time, least disturbing first (by [`Leaves`]), and between them the runner looks
 //! after the device:
-//! - **reset**: after a case that left something behind, the device file's `[reset]` brings it back to
-//!   "freshly booted, not provisioned" (the simulator's control channel, a command, a console line);
+//! - **reset**: after a case that left something behind, the DUT's own [`Custody`](crate::dut::Custody)
+//!   (a HIL board: erase, reset, wait for its readiness line) or else the device file's `[reset]` brings
+//!   it back to "freshly booted, not provisioned" (the simulator's control channel, a command, a console
+//!   line);
 //!   with no way to reset, every case after one that applied credentials or stopped the service is
 //!   *not judged* (it would judge the leftovers, not the device) instead of failed;
 //! - **liveness and crashes**: after every case the device must keep its boot count (where the control
-//!   channel tells it) and, after a case that did not pass, still answer `proto-ver`; otherwise the
+//!   channel or the custodian's console watch tells it) and, after a case that did not pass, still answer `proto-ver`; otherwise the
 //!   case's verdict is *crashed*, and the device is reset or waited for;
 //! - **a dead device** stops the column with one message: the cases left are *not judged*, and the run
 //!   ends within the reply timeout.
@@ -20,7 +22,7 @@ use super::Progress;
 use crate::case::{Case, Env, Leaves};
 use crate::description::Description;
 use crate::dut::control::Control;
-use crate::dut::{Boot, Dut};
+use crate::dut::{Boot, Dut, Reboots};
 use crate::link::Access;
 use crate::model::{Answer, CaseResult, Verdict};
 
@@ -136,23 +138,18 @@ fn judge(
     label: &str,
     progress: &Progress,
 ) -> CaseResult {
-    let boot = keeper.boot();
+    let before = keeper.marks();
     let mut r = run_case(keeper.dut, case, env);
     if !matches!(r.verdict, Verdict::Crashed(_)) {
         // A case that passed had the device answer to its end; a probe would only disturb it (a
         // SoftAP device opens a session for it, and clears the socket session when it notices the
         // probe's connection close, possibly under the next case).
+        // The probe goes first: a console shows a panic a moment after the request that caused it.
         let probe = !matches!(r.verdict, Verdict::Pass | Verdict::Skip(_));
-        let how = match (boot, keeper.boot()) {
-            (Some(a), Some(b)) if a != b => Some(format!(
-                "its boot count went from {a} to {b} (control channel)"
-            )),
-            _ if probe => keeper
-                .alive()
-                .err()
-                .map(|why| format!("it stopped answering ({why})")),
-            _ => None,
-        };
+        let silent = probe.then(|| keeper.alive().err()).flatten();
+        let how = before
+            .changed(&keeper.marks())
+            .or_else(|| silent.map(|why| format!("it stopped answering ({why})")));
         if let Some(how) = how {
             r.verdict = Verdict::Crashed(crash_detail(&how, &r.transcript, &r.verdict));
         }
@@ -175,6 +172,35 @@ fn judge(
     r
 }
 
+/// What showed whether the device rebooted, taken before and after a case.
+struct Marks {
+    boot: Option<u64>,
+    reboots: Option<Reboots>,
+}
+
+impl Marks {
+    /// How the device showed a reboot (or a vanished output) between `self` and `later`.
+    fn changed(&self, later: &Self) -> Option<String> {
+        if let (Some(a), Some(b)) = (self.boot, later.boot) {
+            if a != b {
+                return Some(format!(
+                    "its boot count went from {a} to {b} (control channel)"
+                ));
+            }
+        }
+        let (Some(a), Some(b)) = (&self.reboots, &later.reboots) else {
+            return None;
+        };
+        if let (None, Some(gone)) = (&a.gone, &b.gone) {
+            return Some(format!("its console vanished ({gone})"));
+        }
+        (b.count > a.count).then(|| match &b.last {
+            Some(line) => format!("its console shows it rebooted: `{line}`"),
+            None => "its console shows it rebooted".to_owned(),
+        })
+    }
+}
+
 /// What the runner knows about looking after the device.
 struct Keeper<'a> {
     dut: &'a dyn Dut,
@@ -193,12 +219,15 @@ impl<'a> Keeper<'a> {
     }
 
     fn can_reset(&self) -> bool {
-        self.desc.reset.available()
+        self.dut.custody().is_some() || self.desc.reset.available()
     }
 
-    /// The boot count, where the control channel tells it.
-    fn boot(&self) -> Option<u64> {
-        self.control.as_ref().and_then(|c| c.boot().ok())
+    /// What tells a reboot: the control channel's boot count, the custodian's count of reboots.
+    fn marks(&self) -> Marks {
+        Marks {
+            boot: self.control.as_ref().and_then(|c| c.boot().ok()),
+            reboots: self.dut.custody().map(|c| c.reboots()),
+        }
     }
 
     /// Whether the device answers `proto-ver`, retried until the reply timeout.
@@ -228,7 +257,9 @@ impl<'a> Keeper<'a> {
     /// Brings the device back to "freshly booted, not provisioned", then waits until it answers.
     fn reset(&self) -> Result<(), String> {
         let r = &self.desc.reset;
-        if let Some(cmd) = &r.command {
+        if let Some(custody) = self.dut.custody() {
+            custody.reset()?;
+        } else if let Some(cmd) = &r.command {
             let st = Command::new("sh")
                 .args(["-c", cmd])
                 .status()

@@ -176,6 +176,7 @@ pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> Colu
             column,
             results,
             duration: started.elapsed(),
+            board: None,
         };
     }
     let order: Vec<usize> = (0..cases.len()).collect();
@@ -213,6 +214,7 @@ pub fn run_column(plan: &Plan<'_>, cases: &[&Case], progress: &Progress) -> Colu
         column,
         results,
         duration: started.elapsed(),
+        board: None,
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`store`]: crash-safe credential persistence under `--state-dir`;
 //! - [`events`]: events as log lines and history records;
 //! - [`control`]: the control channel (HTTP/JSON, hyper) for tests and app developers;
-//! - [`banner`]: start-up output (service name, QR payload, esp_prov command line).
+//! - [`banner`]: start-up output (service name, QR payload, esp_prov command line);
+//! - [`uart`]: what a board's UART shows (`--uart-log`): ESP-IDF log lines, panics, ROM reset banners.
 //!
 //! Transports live in [`crate::transport`]; they only talk to the [`driver::DeviceHandle`].
 
@@ -19,6 +20,7 @@ pub mod driver;
 pub mod events;
 pub mod options;
 pub mod store;
+pub mod uart;
 pub mod world;
 
 pub use board::{Board, Outcome};

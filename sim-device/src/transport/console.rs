@@ -44,6 +44,7 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::runtime::uart::rom::{self, Chip, ResetReason};
 use crate::runtime::{DeviceHandle, RequestError};
 use crate::SessionId;
 
@@ -53,22 +54,22 @@ pub const PROMPT: &[u8] = b"\n>> ";
 /// `LINE_BUF_SIZE` of `protocomm_console.c`: bytes per line, the terminating CR included.
 pub const LINE_BUF_SIZE: usize = 256;
 
-/// What the UART shows when the chip resets: the ESP32 ROM's banner.
-pub const RESET_BANNER: &[u8] =
-    b"\r\nets Jun  8 2016 00:22:57\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n";
-
 /// How the console frames lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConsoleOptions {
     /// Bytes per line, the terminating CR included: ESP-IDF's [`LINE_BUF_SIZE`], or larger for a host
     /// build or another stack (`usize::MAX`: no limit).
     pub line_buf: usize,
+    /// Whose ROM reset banner to print on a reboot; `None` when something else prints what the UART
+    /// shows on a reboot (the UART log, [`crate::runtime::uart`]).
+    pub reset_banner: Option<Chip>,
 }
 
 impl Default for ConsoleOptions {
     fn default() -> Self {
         Self {
             line_buf: LINE_BUF_SIZE,
+            reset_banner: Some(Chip::Esp32),
         }
     }
 }
@@ -120,7 +121,9 @@ where
                     boot = now;
                     // The chip reset: the UART shows the ROM banner and the console starts over.
                     line.clear();
-                    output.write_all(RESET_BANNER).await?;
+                    if let Some(chip) = opts.reset_banner {
+                        output.write_all(rom::banner(chip, ResetReason::SoftwareCpu).as_bytes()).await?;
+                    }
                     output.write_all(PROMPT).await?;
                     output.flush().await?;
                 }

@@ -5,7 +5,10 @@
 //! carrying its verdict word, with the case time (and skip reason or failure detail) as a tooltip;
 //! a CSS-only checkbox that hides rows without failures; then one section per failure, anchored
 //! from its cell, with the detail and the full transcript (hex, plaintexts, note, time, session)
-//! inside a `<details>` element. Every piece of run text is escaped.
+//! inside a `<details>` element; for a HIL run, each board's facts and console log ([`boards`]). Every
+//! piece of run text is escaped.
+
+mod boards;
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -35,6 +38,7 @@ pub(super) fn render(run: &RunReport) -> Result<String, fmt::Error> {
     h.push_str("<main>\n");
     let rows = case_rows(run);
     matrix(&mut h, run, &rows)?;
+    boards::section(&mut h, run)?;
     failures(&mut h, run, &rows)?;
     h.push_str("</main>\n</body>\n</html>\n");
     Ok(h)
