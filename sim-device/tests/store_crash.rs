@@ -1,6 +1,7 @@
 //! Crash safety of the credential store: the real binary rewrites two credential sets forever
-//! (`--debug-store-writes`); this test SIGKILLs it at pseudo-random instants, at least 200 times, and after
-//! every kill the store must load and hold one of the two sets, whole.
+//! (`--debug-store-writes`); this test SIGKILLs it at pseudo-random instants (240 times, or
+//! `PROVLAB_CRASH_TRIALS`: `cargo xtask reliability` runs 1,000), and after every kill the store must load
+//! and hold one of the two sets, whole, and a device must boot from it provisioned.
 //!
 //! The kill delays come from a seeded xorshift generator (`PROVLAB_CRASH_SEED` overrides the seed, to replay
 //! a failure). The summary line counts which set each kill left behind and how often a kill landed inside
@@ -14,8 +15,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sim_device::runtime::store::CredentialStore;
-use sim_device::Credentials;
+use sim_device::{Credentials, Device, DeviceConfig, SeededRng};
 
+/// Kills in the test command; `PROVLAB_CRASH_TRIALS` sets another number.
 const KILLS: usize = 240;
 /// Longest pseudo-random delay between "writing" and the kill, in microseconds.
 const MAX_DELAY_US: u64 = 15_000;
@@ -45,6 +47,15 @@ fn sets() -> [Credentials; 2] {
             passphrase: b"bbbbbbbb".to_vec(),
         },
     ]
+}
+
+/// A device booting with what the store held comes up provisioned, as the binary does at start.
+fn boots_provisioned(stored: Credentials) -> bool {
+    let cfg = DeviceConfig {
+        stored_credentials: Some(stored),
+        ..DeviceConfig::default()
+    };
+    Device::new(cfg, Box::new(SeededRng::new(b"boot")), Instant::now()).is_provisioned()
 }
 
 fn state_dir() -> PathBuf {
@@ -105,6 +116,10 @@ fn killing_the_process_mid_write_never_corrupts_the_store() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_c0ff_ee15_2024_u64)
         .max(1);
+    let kills = std::env::var("PROVLAB_CRASH_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(KILLS);
     let mut rng = XorShift(seed);
     let dir = state_dir();
     let log = dir.with_extension("log");
@@ -117,7 +132,7 @@ fn killing_the_process_mid_write_never_corrupts_the_store() {
     let started = Instant::now();
     let (mut seen_alpha, mut seen_beta, mut temp_left, mut temp_torn) =
         (0usize, 0usize, 0usize, 0usize);
-    for kill in 0..KILLS {
+    for kill in 0..kills {
         let delay = Duration::from_micros(rng.next() % (MAX_DELAY_US + 1));
         kill_during_writes(&dir, delay, &log);
         if let Ok(bytes) = std::fs::read(&temp) {
@@ -128,8 +143,14 @@ fn killing_the_process_mid_write_never_corrupts_the_store() {
         }
         let loaded = CredentialStore::open(&dir).and_then(|s| s.load());
         match loaded {
-            Ok(Some(c)) if c == alpha => seen_alpha += 1,
-            Ok(Some(c)) if c == beta => seen_beta += 1,
+            Ok(Some(c)) if c == alpha || c == beta => {
+                if c == alpha {
+                    seen_alpha += 1;
+                } else {
+                    seen_beta += 1;
+                }
+                assert!(boots_provisioned(c), "kill #{kill}: the device did not boot from the store");
+            }
             other => panic!(
                 "kill #{kill} (seed {seed}, {delay:?} after start of writing) left the store {other:?}: \
                  expected one of the two credential sets"
@@ -138,7 +159,7 @@ fn killing_the_process_mid_write_never_corrupts_the_store() {
     }
     let took = started.elapsed();
     println!(
-        "store crash test: {KILLS} kills (seed {seed}) in {:.2} s: store held alpha {seen_alpha}x, beta \
+        "store crash test: {kills} kills (seed {seed}) in {:.2} s: store held alpha {seen_alpha}x, beta \
          {seen_beta}x, never corrupt; killed mid-write (temp file left) {temp_left}x, {temp_torn}x with a \
          torn temp file",
         took.as_secs_f64()
@@ -149,7 +170,7 @@ fn killing_the_process_mid_write_never_corrupts_the_store() {
     );
     assert!(
         temp_left > 0,
-        "no kill landed inside a write ({KILLS} kills): the test did not exercise the critical window"
+        "no kill landed inside a write ({kills} kills): the test did not exercise the critical window"
     );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&log);

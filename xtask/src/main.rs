@@ -4,9 +4,11 @@
 //! (regenerate the committed prost code), `replay <DIR>` (replay golden vectors), `bench` (handshake
 //! throughput of the core), `esp-prov-setup` / `esp-prov ARGS` (Espressif's client in a venv),
 //! `conformance [ARGS]` (the README's main job: the conformance suite, reports under `reports/`),
-//! `hil ARGS` (the suite on a rack of boards, real or virtual; reports under `reports/hil/`).
+//! `hil ARGS` (the suite on a rack of boards, real or virtual; reports under `reports/hil/`), `fuzz`
+//! (coverage-guided fuzzing with cargo-fuzz).
 
 mod esp_prov;
+mod fuzz;
 mod nextest;
 mod sysdeps;
 mod tidy;
@@ -38,6 +40,9 @@ Tasks:
                      cargo xtask hil --rack hil/examples/virtual-rack.toml
                      cargo xtask hil --rack RACK.toml --dry-run   (check inventory and firmware only)
                      (ARGS: see `cargo xtask hil --help`; reports under reports/hil/)
+  fuzz [TARGET…] [--seconds N]
+                     coverage-guided fuzzing (cargo-fuzz, nightly; installed when missing), 60 s per
+                     target by default; prints executions, corpus, coverage and crashes per target
   help               this text
 ";
 
@@ -90,6 +95,7 @@ fn run(args: &[String]) -> Result<()> {
         Some("esp-prov") => esp_prov::run_esp_prov(&root, &args[1..]),
         Some("conformance") => conformance(&args[1..]),
         Some("hil") => hil(&args[1..]),
+        Some("fuzz") => fuzz::run(&root, &fuzz::Options::parse(&args[1..])?),
         Some(other) => bail!("unknown task `{other}`\n\n{HELP}"),
     }
 }
@@ -129,6 +135,10 @@ fn hil(args: &[String]) -> Result<()> {
     result.context("the HIL run failed (see the failures above and the reports)")
 }
 
+/// Seconds per fuzz target in the test command: enough to catch a target that no longer builds or
+/// crashes at once; the long runs are `cargo xtask fuzz --seconds N`.
+const FUZZ_SECONDS: u64 = 5;
+
 fn test() -> Result<()> {
     let start = Instant::now();
     step("system packages (libdbus, dbus-daemon)", sysdeps::ensure)?;
@@ -157,6 +167,25 @@ fn test() -> Result<()> {
         totals = nextest::run(&project_root(), &py)?;
         Ok(())
     })?;
+    if fuzz::nightly_available() {
+        step(
+            "fuzz every target for a bounded time (cargo xtask fuzz --seconds 5)",
+            || {
+                fuzz::run(
+                    &project_root(),
+                    &fuzz::Options {
+                        targets: Vec::new(),
+                        seconds: FUZZ_SECONDS,
+                    },
+                )
+            },
+        )?;
+    } else {
+        eprintln!(
+            "xtask test: NOT FUZZED: no nightly toolchain for cargo-fuzz (`rustup toolchain install nightly`); \
+             every target's body ran over its corpus on stable (fuzzing/tests/corpus.rs)"
+        );
+    }
     eprintln!(
         "xtask test: all green in {:.1} s (JUnit: {})",
         start.elapsed().as_secs_f64(),
@@ -190,6 +219,18 @@ fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
     f().with_context(|| format!("{name} failed"))?;
     eprintln!("<== {name} ({:.1} s)", t.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Makes sure a cargo tool runs (`probe` succeeds): installs crate `krate` with `cargo install --locked`
+/// when it does not, or says exactly what to run when that fails.
+fn ensure_installed(probe: &mut Command, krate: &str) -> Result<()> {
+    if probe.output().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    eprintln!("{krate} is missing: installing it (cargo install --locked {krate})");
+    status(Command::new(cargo_bin()).args(["install", "--locked", krate])).with_context(|| {
+        format!("could not install {krate}; run `cargo install --locked {krate}` and try again")
+    })
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

@@ -14,16 +14,9 @@ pub(crate) const JUNIT: &str = "target/nextest/ci/junit.xml";
 /// Makes sure `cargo nextest` runs: installs it with `cargo install --locked` when missing, or says
 /// exactly what to run when that fails.
 pub(crate) fn ensure() -> Result<()> {
-    let present = Command::new(cargo_bin())
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
-        return Ok(());
-    }
-    eprintln!("cargo-nextest is missing: installing it (cargo install --locked cargo-nextest)");
-    status(Command::new(cargo_bin()).args(["install", "--locked", "cargo-nextest"])).context(
-        "could not install cargo-nextest; run `cargo install --locked cargo-nextest` and try again",
+    crate::ensure_installed(
+        Command::new(cargo_bin()).args(["nextest", "--version"]),
+        "cargo-nextest",
     )
 }
 

@@ -45,6 +45,8 @@ mod tests {
             "xtask",
             "conformance",
             "hil",
+            "fuzzing",
+            "fuzz",
             "bluez-loopback",
         ] {
             rust_files(&root().join(d), &mut v);

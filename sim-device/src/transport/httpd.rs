@@ -214,6 +214,38 @@ pub(crate) async fn read_body<R: AsyncRead + Unpin>(
     Some(std::mem::replace(buf, rest))
 }
 
+/// A request head as [`parse_head`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedHead {
+    /// Method token.
+    pub method: String,
+    /// Request target.
+    pub uri: String,
+    /// `Content-Length` as esp_http_server reads it.
+    pub content_len: usize,
+    /// The `Cookie` value protocomm_httpd compares, if it fits its buffer.
+    pub cookie: Option<String>,
+}
+
+/// What [`try_parse`] makes of the front of `buf`, for fuzzing the parser without a socket: `Ok(None)`
+/// needs more bytes, `Ok(Some(head))` a head (removed from `buf`), `Err` the status line esp_http_server
+/// would answer with.
+pub fn parse_head(buf: &mut Vec<u8>) -> Result<Option<ParsedHead>, &'static str> {
+    match try_parse(buf) {
+        Ok(head) => Ok(head.map(|h| ParsedHead {
+            cookie: match h.cookie {
+                Cookie::Value(v) => Some(v),
+                Cookie::Unusable => None,
+            },
+            method: h.method,
+            uri: h.uri,
+            content_len: h.content_len,
+        })),
+        Err(ReadError::Httpd(e)) => Err(e.status_and_message().0),
+        Err(ReadError::Closed) => Err("closed"),
+    }
+}
+
 /// Parse a complete head from the front of `buf` (removing it), `Ok(None)` if more bytes are needed.
 fn try_parse(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadError> {
     let fail = |e| Err(ReadError::Httpd(e));

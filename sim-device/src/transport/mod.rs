@@ -10,5 +10,5 @@
 pub mod ble;
 pub mod console;
 pub mod http;
-mod httpd;
+pub mod httpd;
 pub mod pty;

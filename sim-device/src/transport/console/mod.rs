@@ -44,6 +44,9 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+pub mod line;
+
+use self::line::{Line, Parsed};
 use crate::runtime::uart::rom::{self, Chip, ResetReason};
 use crate::runtime::{DeviceHandle, RequestError};
 use crate::SessionId;
@@ -169,11 +172,9 @@ struct Console {
 impl Console {
     /// `esp_console_run()` on one received line (terminating CR included); output goes to `out`.
     async fn run(&mut self, line: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        let text = line.split(|&b| b == 0).next().unwrap_or_default();
-        let text = text.get(..self.line_buf - 1).unwrap_or(text);
-        let args = split_argv(text);
-        let Some(command) = args.first() else {
-            return Ok(());
+        let (command, parsed) = match line::parse(line, self.line_buf) {
+            Line::Empty => return Ok(()),
+            Line::Command { name, parsed } => (name, parsed),
         };
         let (boot, endpoints) = {
             let status = self.handle.status();
@@ -196,14 +197,16 @@ impl Console {
             tracing::debug!(len = command.len(), "console: unknown command (see `help`)");
             return Ok(());
         };
-        let (Some(session), Some(payload)) = (args.get(1), args.get(2)) else {
-            tracing::debug!(%endpoint, args = args.len(), "console: fewer than 3 arguments");
-            return Ok(());
-        };
-        let session = atoi(session);
-        let Some(body) = hex_pairs(payload) else {
-            tracing::warn!(%endpoint, session, "console: payload is not hex; request dropped");
-            return Ok(());
+        let (session, body) = match parsed {
+            Parsed::TooFewArgs(args) => {
+                tracing::debug!(%endpoint, args, "console: fewer than 3 arguments");
+                return Ok(());
+            }
+            Parsed::NotHex(session) => {
+                tracing::warn!(%endpoint, session, "console: payload is not hex; request dropped");
+                return Ok(());
+            }
+            Parsed::Request { session, body } => (session, body),
         };
         if self.last_session != Some((boot, session)) {
             self.handle.open_session(boot, session).await;
@@ -225,152 +228,5 @@ impl Console {
             Err(RequestError::Gone) => return Err(io::Error::other("device task ended")),
         }
         Ok(())
-    }
-}
-
-/// `esp_console_split_argv()`: spaces separate arguments, `"` quotes, `\` escapes `\`, `"` and space (any
-/// other escaped byte is dropped), a closing quote ends its argument. CR and LF are read as spaces.
-fn split_argv(line: &[u8]) -> Vec<Vec<u8>> {
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum St {
-        Space,
-        Arg,
-        Quoted,
-        ArgEscaped,
-        QuotedEscaped,
-    }
-    let mut args = Vec::new();
-    let mut cur = Vec::new();
-    let mut st = St::Space;
-    for &c in line {
-        let c = if c == b'\r' || c == b'\n' { b' ' } else { c };
-        st = match st {
-            St::Space => match c {
-                b' ' => St::Space,
-                b'"' => St::Quoted,
-                b'\\' => St::ArgEscaped,
-                _ => {
-                    cur.push(c);
-                    St::Arg
-                }
-            },
-            St::Arg => match c {
-                b' ' => {
-                    args.push(std::mem::take(&mut cur));
-                    St::Space
-                }
-                b'\\' => St::ArgEscaped,
-                _ => {
-                    cur.push(c);
-                    St::Arg
-                }
-            },
-            St::Quoted => match c {
-                b'"' => {
-                    args.push(std::mem::take(&mut cur));
-                    St::Space
-                }
-                b'\\' => St::QuotedEscaped,
-                _ => {
-                    cur.push(c);
-                    St::Quoted
-                }
-            },
-            St::ArgEscaped | St::QuotedEscaped => {
-                if matches!(c, b'\\' | b'"' | b' ') {
-                    cur.push(c);
-                }
-                if st == St::ArgEscaped {
-                    St::Arg
-                } else {
-                    St::Quoted
-                }
-            }
-        };
-    }
-    if st != St::Space {
-        args.push(cur);
-    }
-    args
-}
-
-/// C `atoi` as newlib does it on the ESP32 (`long` is 32 bits): optional leading whitespace and sign, then
-/// decimal digits; saturates on overflow; 0 when there are no digits. The `int` becomes a `uint32_t`.
-fn atoi(text: &[u8]) -> SessionId {
-    let start = text
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-        .unwrap_or(text.len());
-    let rest = text.get(start..).unwrap_or_default();
-    let (negative, digits) = match rest.split_first() {
-        Some((b'-', d)) => (true, d),
-        Some((b'+', d)) => (false, d),
-        _ => (false, rest),
-    };
-    let limit = i64::from(i32::MAX) + 1;
-    let magnitude = digits
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0i64, |v, d| (v * 10 + i64::from(d - b'0')).min(limit));
-    let value = if negative { -magnitude } else { magnitude };
-    let value = value.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
-    // Two's complement reinterpretation, as the C cast from `int` to `uint32_t`.
-    (value as i32) as u32
-}
-
-/// Hex digit pairs to bytes; an odd trailing character is ignored. `None` if a pair is not two hex digits.
-fn hex_pairs(text: &[u8]) -> Option<Vec<u8>> {
-    let digit = |c: u8| char::from(c).to_digit(16);
-    text.chunks_exact(2)
-        .map(|pair| match *pair {
-            [hi, lo] => Some((digit(hi)? * 16 + digit(lo)?) as u8),
-            _ => None,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(line: &str) -> Vec<String> {
-        split_argv(line.as_bytes())
-            .into_iter()
-            .map(|a| String::from_utf8_lossy(&a).into_owned())
-            .collect()
-    }
-
-    #[test]
-    fn splits_like_esp_console() {
-        assert_eq!(args("prov-session 0 abcd\r"), ["prov-session", "0", "abcd"]);
-        assert_eq!(args("  a   b  "), ["a", "b"]);
-        assert_eq!(args("\"a b\" c\\ d e\\x"), ["a b", "c d", "e"]);
-        assert_eq!(args("\"ab\"cd \"\""), ["ab", "cd", ""]);
-        assert_eq!(args("\"q\\\"x\""), ["q\"x"]);
-        assert_eq!(args("\na\nb\n"), ["a", "b"]);
-        assert!(args("").is_empty());
-        assert!(args(" \r").is_empty());
-    }
-
-    #[test]
-    fn atoi_reads_leading_digits() {
-        assert_eq!(atoi(b"0"), 0);
-        assert_eq!(atoi(b"42abc"), 42);
-        assert_eq!(atoi(b"  +7"), 7);
-        assert_eq!(atoi(b"abc"), 0);
-        assert_eq!(atoi(b""), 0);
-        assert_eq!(atoi(b"-1"), u32::MAX);
-        assert_eq!(atoi(b"4294967295"), i32::MAX as u32);
-        assert_eq!(atoi(b"-99999999999999999999999"), 0x8000_0000);
-    }
-
-    #[test]
-    fn hex_pairs_ignore_an_odd_tail_and_reject_non_hex() {
-        assert_eq!(hex_pairs(b"6e6F6e65"), Some(vec![0x6e, 0x6f, 0x6e, 0x65]));
-        assert_eq!(hex_pairs(b"abc"), Some(vec![0xab]));
-        assert_eq!(hex_pairs(b""), Some(vec![]));
-        assert_eq!(hex_pairs(b"zz"), None);
-        assert_eq!(hex_pairs(b"0x"), None);
-        assert_eq!(hex_pairs(b"+f"), None);
     }
 }
