@@ -63,7 +63,33 @@ fn raw(ctx: &mut Ctx<'_>, bytes: &[u8], note: &str) -> Step<String> {
     let out = link.raw(bytes, Duration::from_millis(100))?;
     ctx.rec
         .record("LINE", bytes, crate::model::Answer::Data(out.clone()), note);
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(without_logs(&String::from_utf8_lossy(&out)))
+}
+
+/// `out` without the ESP-IDF log lines a chip prints on the UART the console shares: whole lines (and
+/// their tab-continued lines) at a line start or right after the prompt, where another task's output
+/// lands between the console's lines.
+fn without_logs(out: &str) -> String {
+    let mut kept = String::new();
+    let mut rest = out;
+    let mut line_start = true;
+    while let Some(c) = rest.chars().next() {
+        if line_start {
+            if let Some(end) = rest.find('\n') {
+                if crate::dut::line::is_log_line(rest[..end].trim_end()) {
+                    rest = &rest[end + 1..];
+                    while rest.starts_with('\t') {
+                        rest = rest.find('\n').map_or("", |e| &rest[e + 1..]);
+                    }
+                    continue;
+                }
+            }
+        }
+        kept.push(c);
+        rest = &rest[c.len_utf8()..];
+        line_start = c == '\n' || kept.ends_with(">> ");
+    }
+    kept
 }
 
 fn echo_reply(ctx: &mut Ctx<'_>) -> Step<()> {
@@ -129,4 +155,27 @@ fn line_limit(ctx: &mut Ctx<'_>) -> Step<()> {
     // still answer.
     ctx.wait(300, "the tail of the long line is echoed and rejected")?;
     ctx.version().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_logs;
+
+    #[test]
+    fn log_lines_between_console_lines_are_set_aside() {
+        assert_eq!(
+            without_logs("\n>> I (3603) app: Secured session established!\r\n"),
+            "\n>> "
+        );
+        assert_eq!(
+            without_logs("proto-ver 0 2d\r\nI (1) app: Received Wi-Fi credentials\r\n\tSSID : x\r\n\r\nab\r\n\n>> "),
+            "proto-ver 0 2d\r\n\r\nab\r\n\n>> "
+        );
+        // Not at a line start, or not a log line: kept.
+        assert_eq!(
+            without_logs("prov-config 0 I (1) x\r\n"),
+            "prov-config 0 I (1) x\r\n"
+        );
+        assert_eq!(without_logs("\r\nabcd\r\n"), "\r\nabcd\r\n");
+    }
 }

@@ -233,7 +233,8 @@ fn next_session_id() -> u32 {
 
 /// ESP-IDF log lines (`I (1234) tag: …`) that a board may interleave with replies, and what the ROM
 /// and the panic handler print when the chip resets.
-fn is_log_line(text: &str) -> bool {
+/// Whether `text` (one line) is what ESP-IDF's log or ROM prints on the UART the console shares.
+pub(crate) fn is_log_line(text: &str) -> bool {
     let b = text.as_bytes();
     (b.len() > 3
         && matches!(b[0], b'E' | b'W' | b'I' | b'D' | b'V')
