@@ -217,7 +217,7 @@ pub fn main(cli: Cli) -> ExitCode {
     // The embedded simulator logs through `tracing`; RUST_LOG (e.g. `sim_device=debug`) shows it.
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_env_filter(sim_device::runtime::logfilter::from_env("warn"))
             .with_writer(std::io::stderr)
             .try_init();
     }

@@ -9,7 +9,8 @@
 //! - [`case`] (a case and its context), [`steps`] (protocol steps the groups share), [`cases`] (the
 //!   named catalogue) and [`golden`] (the recorded ESP-IDF scenarios, as cases);
 //! - [`runner`] (one column), [`matrix`] (every column), [`selfcheck`]; [`model`]: what a run produces;
-//! - [`report`]: JUnit XML, Markdown and HTML renderings of a [`model::RunReport`]; [`cli`].
+//! - [`report`]: JUnit XML, Markdown and HTML renderings of a [`model::RunReport`]; [`cli`];
+//!   [`keylog`]: session secrets for a secret scan, only when asked for.
 
 pub mod case;
 pub mod cases;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod description;
 pub mod dut;
 pub mod golden;
+pub mod keylog;
 pub mod link;
 pub mod matrix;
 pub mod model;

@@ -52,6 +52,7 @@ impl Dut for Observed {
             seed: None,
             rng: setup.rng,
             virtual_clock: true,
+            event_history: sim_device::runtime::DEFAULT_HISTORY,
         })
         .map_err(LinkError::Unreachable)?;
         let board = Arc::new(Mutex::new(board));

@@ -175,7 +175,7 @@ impl Console {
     fn push(&self, s: &mut State, text: String) {
         s.lines.push(Line {
             at: self.started.elapsed(),
-            text,
+            text: redact_password(text),
         });
     }
 
@@ -335,9 +335,43 @@ pub fn service_name(line: &str) -> Option<String> {
     rest.split_whitespace().next().map(str::to_owned)
 }
 
+/// ESP-IDF's provisioning examples log the received credentials (`\tPassword : <passphrase>` under
+/// "Received Wi-Fi credentials"); the stored log, the JUnit `system-out` and the reports keep the line
+/// but not the passphrase.
+fn redact_password(text: String) -> String {
+    let t = text.trim_start();
+    let Some(rest) = t.strip_prefix("Password") else {
+        return text;
+    };
+    if !rest.trim_start().starts_with(':') {
+        return text;
+    }
+    let indent = &text[..text.len() - t.len()];
+    format!("{indent}Password : <redacted>")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_examples_password_line_is_redacted() {
+        assert_eq!(
+            redact_password("\tPassword : mypassword".into()),
+            "\tPassword : <redacted>"
+        );
+        assert_eq!(
+            redact_password("Password: x y".into()),
+            "Password : <redacted>"
+        );
+        for kept in [
+            "\tSSID     : myssid",
+            "Passwords are long",
+            "I (1) app: Password stored",
+        ] {
+            assert_eq!(redact_password(kept.into()), kept);
+        }
+    }
 
     /// A console fed from a channel, as a pipe would.
     struct Fed(Mutex<Option<Receiver<Vec<u8>>>>);

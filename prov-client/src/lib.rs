@@ -117,6 +117,24 @@ impl Handshake {
         }
     }
 
+    /// What this handshake derived that must stay secret: Security 1's shared secret and AES key,
+    /// Security 2's `K` and its AES half. For key logs (`PROVLAB_KEYLOG`, like `SSLKEYLOGFILE`) that
+    /// a secret scan checks logs and reports against; never print them.
+    pub fn session_secrets(&self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Sec0 => Vec::new(),
+            Self::Sec1(c) => [c.shared_secret(), c.session_key()]
+                .into_iter()
+                .flatten()
+                .map(|k| k.to_vec())
+                .collect(),
+            Self::Sec2(c) => c
+                .session_key()
+                .map(|k| vec![k.to_vec(), k[..32].to_vec()])
+                .unwrap_or_default(),
+        }
+    }
+
     /// The first handshake request (Command0, or the Security 0 session command).
     pub fn command0(&self) -> Vec<u8> {
         match self {

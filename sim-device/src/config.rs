@@ -188,6 +188,10 @@ pub struct DeviceConfig {
     pub wifi: WifiWorld,
     /// Deliberate defects to reproduce (for testing conformance suites; empty = a correct device).
     pub misbehave: Misbehaviours,
+    /// Secure sessions held at once. ESP-IDF's security layer keeps one (a new transport session
+    /// evicts the previous); more is a simulator extension for load tests, where the least recently
+    /// opened session is evicted when a new one would exceed the limit.
+    pub max_sessions: usize,
 }
 
 impl Default for DeviceConfig {
@@ -207,6 +211,7 @@ impl Default for DeviceConfig {
             force_provisioning: false,
             wifi: WifiWorld::default(),
             misbehave: Misbehaviours::new(),
+            max_sessions: 1,
         }
     }
 }

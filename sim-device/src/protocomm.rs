@@ -88,7 +88,12 @@ impl Protocomm {
         Self {
             endpoints,
             version,
-            security: SecurityLayer::new(cfg.security.clone(), cfg.profile, &cfg.misbehave),
+            security: SecurityLayer::new(
+                cfg.security.clone(),
+                cfg.profile,
+                &cfg.misbehave,
+                cfg.max_sessions,
+            ),
             deferred: None,
         }
     }

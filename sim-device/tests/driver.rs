@@ -21,6 +21,7 @@ fn options(device: DeviceConfig, boots: &Arc<Mutex<Vec<u64>>>) -> SimOptions {
             Box::new(SeededRng::new(&boot.to_be_bytes()))
         })),
         virtual_clock: false,
+        event_history: sim_device::runtime::DEFAULT_HISTORY,
     }
 }
 

@@ -51,11 +51,11 @@ impl Options {
 }
 
 /// What one target's run did.
-struct Figures {
-    executions: u64,
-    per_second: u64,
-    coverage: u64,
-    corpus: usize,
+pub(crate) struct Figures {
+    pub(crate) executions: u64,
+    pub(crate) per_second: u64,
+    pub(crate) coverage: u64,
+    pub(crate) corpus: usize,
 }
 
 /// Whether a nightly toolchain is installed (cargo-fuzz needs one).
@@ -68,8 +68,9 @@ pub(crate) fn nightly_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Runs the targets; an error when one crashed or something needed is missing.
-pub(crate) fn run(root: &Path, opts: &Options) -> Result<()> {
+/// Runs the targets and returns their figures; an error when one crashed or something needed is
+/// missing.
+pub(crate) fn run(root: &Path, opts: &Options) -> Result<Vec<(String, Figures)>> {
     if !nightly_available() {
         bail!(
             "no nightly toolchain: cargo-fuzz needs one (`rustup toolchain install nightly`). The targets' \
@@ -110,12 +111,16 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<()> {
         "target", "executions", "exec/s", "corpus", "cov"
     );
     let mut crashed = Vec::new();
+    let mut figures = Vec::new();
     for t in &targets {
         match one(&fuzz, t, opts.seconds)? {
-            Ok(f) => println!(
-                "{t:<10} {:>12} {:>9} {:>8} {:>8} 0",
-                f.executions, f.per_second, f.corpus, f.coverage
-            ),
+            Ok(f) => {
+                println!(
+                    "{t:<10} {:>12} {:>9} {:>8} {:>8} 0",
+                    f.executions, f.per_second, f.corpus, f.coverage
+                );
+                figures.push((t.clone(), f));
+            }
             Err(artifact) => {
                 println!(
                     "{t:<10} {:>12} {:>9} {:>8} {:>8} 1 ({artifact})",
@@ -132,7 +137,7 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<()> {
             crashed.join("\n  ")
         );
     }
-    Ok(())
+    Ok(figures)
 }
 
 fn ensure_cargo_fuzz() -> Result<()> {

@@ -5,11 +5,12 @@
 //! throughput of the core), `esp-prov-setup` / `esp-prov ARGS` (Espressif's client in a venv),
 //! `conformance [ARGS]` (the README's main job: the conformance suite, reports under `reports/`),
 //! `hil ARGS` (the suite on a rack of boards, real or virtual; reports under `reports/hil/`), `fuzz`
-//! (coverage-guided fuzzing with cargo-fuzz).
+//! (coverage-guided fuzzing with cargo-fuzz), `reliability` (the measured figures of issue 13).
 
 mod esp_prov;
 mod fuzz;
 mod nextest;
+mod reliability;
 mod sysdeps;
 mod tidy;
 
@@ -40,6 +41,9 @@ Tasks:
                      cargo xtask hil --rack hil/examples/virtual-rack.toml
                      cargo xtask hil --rack RACK.toml --dry-run   (check inventory and firmware only)
                      (ARGS: see `cargo xtask hil --help`; reports under reports/hil/)
+  reliability [--only PARTS]
+                     fuzzing, SIGKILL crash safety, load and a secret scan, measured; writes
+                     reports/reliability.md (see `cargo xtask reliability --help`)
   fuzz [TARGET…] [--seconds N]
                      coverage-guided fuzzing (cargo-fuzz, nightly; installed when missing), 60 s per
                      target by default; prints executions, corpus, coverage and crashes per target
@@ -95,7 +99,8 @@ fn run(args: &[String]) -> Result<()> {
         Some("esp-prov") => esp_prov::run_esp_prov(&root, &args[1..]),
         Some("conformance") => conformance(&args[1..]),
         Some("hil") => hil(&args[1..]),
-        Some("fuzz") => fuzz::run(&root, &fuzz::Options::parse(&args[1..])?),
+        Some("fuzz") => fuzz::run(&root, &fuzz::Options::parse(&args[1..])?).map(drop),
+        Some("reliability") => reliability::run(&root, &args[1..]),
         Some(other) => bail!("unknown task `{other}`\n\n{HELP}"),
     }
 }
@@ -178,6 +183,7 @@ fn test() -> Result<()> {
                         seconds: FUZZ_SECONDS,
                     },
                 )
+                .map(drop)
             },
         )?;
     } else {

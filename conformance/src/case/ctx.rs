@@ -126,10 +126,11 @@ impl<'a> Ctx<'a> {
     pub fn establish(&mut self) -> Step<Cipher> {
         let mut hs = self.client(None)?;
         let patch = self.sec_patch_ver();
-        hs.run(patch, |body, note| {
+        let cipher = hs.run(patch, |body, note| {
             self.expect_data("prov-session", body, note)
-        })
-        .map_err(|e| match e {
+        });
+        crate::keylog::record(&hs.session_secrets());
+        cipher.map_err(|e| match e {
             HandshakeError::Exchange(stop) => stop,
             HandshakeError::Client(e) => Stop::Fail(format!("client: {e}")),
         })

@@ -156,6 +156,10 @@ fn replay(s: &Scenario, ctx: &mut Ctx<'_>) -> CaseStep<()> {
     let exact = ctx.env.recordings;
     let nimble =
         ctx.env.transport == Transport::Ble && ctx.env.desc.ble.stack == Some(BleStack::Nimble);
+    // The scenario's own secrets stay out of reports too (its notes quote its SetConfig).
+    for ap in &s.file.inputs.fake_wifi.aps {
+        ctx.rec.redact(ap.password.as_bytes());
+    }
     let mut live = decoded::Live::new(s, ctx.env.profile);
     let mut session = 0u32;
     let mut failures = Vec::new();

@@ -167,6 +167,19 @@ impl Recorder {
         }
     }
 
+    /// An answer with every secret masked (a Security 0 echo, or a board's log line on a console).
+    fn masked_answer(&self, answer: &Answer) -> Answer {
+        match answer {
+            Answer::Data(d) => Answer::Data(self.masked(d)),
+            Answer::NoResponse(why) => Answer::NoResponse(self.masked_note(why)),
+        }
+    }
+
+    /// A note with every secret masked (golden scenarios' notes quote their SetConfig).
+    fn masked_note(&self, note: &str) -> String {
+        String::from_utf8_lossy(&self.masked(note.as_bytes())).into_owned()
+    }
+
     fn masked(&self, bytes: &[u8]) -> Vec<u8> {
         let mut out = bytes.to_vec();
         for s in &self.secrets {
@@ -209,22 +222,24 @@ impl Recorder {
             endpoint: endpoint.to_owned(),
             request: self.masked(body),
             request_plain: plain.map(|p| self.masked(p)),
-            answer,
+            answer: self.masked_answer(&answer),
             answer_plain: None,
-            note: note.to_owned(),
+            note: self.masked_note(note),
         });
         result
     }
 
     /// Attaches the decrypted response to the last exchange.
     pub fn set_answer_plain(&mut self, plain: &[u8]) {
+        let plain = self.masked(plain);
         if let Some(last) = self.transcript.last_mut() {
-            last.answer_plain = Some(plain.to_vec());
+            last.answer_plain = Some(plain);
         }
     }
 
     /// Adds a note to the transcript without a request (e.g. "waited 1500 ms").
     pub fn note(&mut self, note: impl Into<String>) {
+        let note = self.masked_note(&note.into());
         let at_ms = self.elapsed_ms();
         self.transcript.push(Exchange {
             at_ms,
@@ -234,7 +249,7 @@ impl Recorder {
             request_plain: None,
             answer: Answer::NoResponse("(note)".into()),
             answer_plain: None,
-            note: note.into(),
+            note,
         });
     }
 
@@ -247,9 +262,9 @@ impl Recorder {
             endpoint: endpoint.to_owned(),
             request: self.masked(request),
             request_plain: None,
-            answer,
+            answer: self.masked_answer(&answer),
             answer_plain: None,
-            note: note.to_owned(),
+            note: self.masked_note(note),
         });
     }
 
@@ -315,5 +330,30 @@ mod tests {
         let x = &rec.into_transcript()[0];
         assert_eq!(x.request, b"\x12\x06myssid\x1a\x0a**********");
         assert_eq!(x.request_plain.as_deref(), Some(&x.request[..]));
+    }
+
+    #[test]
+    fn notes_and_decrypted_answers_are_masked_too() {
+        let mut rec = Recorder::new(Box::new(Echo));
+        rec.redact(b"office-pass-1234");
+        rec.request(
+            "prov-config",
+            b"x",
+            None,
+            "CmdSetConfig ssid='Office' passphrase='office-pass-1234'",
+        )
+        .unwrap();
+        rec.set_answer_plain(b"echo office-pass-1234");
+        rec.note("sent office-pass-1234 again");
+        let t = rec.into_transcript();
+        assert_eq!(
+            t[0].note,
+            "CmdSetConfig ssid='Office' passphrase='****************'"
+        );
+        assert_eq!(
+            t[0].answer_plain.as_deref(),
+            Some(&b"echo ****************"[..])
+        );
+        assert_eq!(t[1].note, "sent **************** again");
     }
 }

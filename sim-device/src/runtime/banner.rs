@@ -1,8 +1,8 @@
 //! Start-up output, as the ESP-IDF provisioning example prints it (spec §6.5): the service name, the QR
 //! payload JSON, the QR code itself, where the device listens, and the esp_prov command that provisions it.
 //!
-//! Secrets appear here on purpose and only here: the example prints its PoP in the QR payload too, and the
-//! person who started the simulator chose it. Logs never contain them.
+//! Secrets appear here only when the person who started the simulator asks (`--show-secrets`; the example
+//! prints its PoP in the QR payload); by default the binary passes placeholders. Logs never contain them.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -79,7 +79,12 @@ pub struct EspProvArgs<'a> {
     pub pop: Option<&'a str>,
     /// Username and password (Security 2), when known.
     pub sec2: Option<(&'a str, &'a str)>,
+    /// The passphrase of `myssid` (or a placeholder).
+    pub passphrase: &'a str,
 }
+
+/// The passphrase of `myssid` in the default world (and Espressif's esp_prov examples).
+pub const EXAMPLE_PASSPHRASE: &str = "mypassword";
 
 /// esp_prov's arguments to provision the device onto `myssid` (the default world's home network).
 pub fn esp_prov_args(a: &EspProvArgs<'_>) -> Vec<String> {
@@ -106,7 +111,7 @@ pub fn esp_prov_args(a: &EspProvArgs<'_>) -> Vec<String> {
         "--ssid".to_owned(),
         "myssid".to_owned(),
         "--passphrase".to_owned(),
-        "mypassword".to_owned(),
+        a.passphrase.to_owned(),
     ]);
     v
 }

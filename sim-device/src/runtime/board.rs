@@ -28,9 +28,6 @@ use crate::runtime::world::{World, WorldFile};
 use crate::wifi::Ap;
 use crate::SessionId;
 
-/// How many events the history keeps (oldest dropped first).
-const HISTORY: usize = 10_000;
-
 /// What became of a request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -69,6 +66,7 @@ pub struct Board {
     started: Instant,
     seq: u64,
     history: VecDeque<EventRecord>,
+    history_len: usize,
     /// Deferred answers that became ready.
     replies: VecDeque<Result<Vec<u8>, RequestError>>,
 }
@@ -95,6 +93,7 @@ impl Board {
             started: Instant::now(),
             seq: 0,
             history: VecDeque::new(),
+            history_len: opts.event_history,
             replies: VecDeque::new(),
         };
         board.device = board.new_device(stored);
@@ -292,7 +291,10 @@ impl Board {
             body,
         };
         events::log(&rec);
-        if self.history.len() == HISTORY {
+        if self.history_len == 0 {
+            return;
+        }
+        if self.history.len() >= self.history_len {
             self.history.pop_front();
         }
         self.history.push_back(rec);

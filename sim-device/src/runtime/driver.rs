@@ -15,6 +15,7 @@ use crate::SessionId;
 
 pub use super::options::{
     ControlOp, EndpointEntry, RequestError, RngFactory, SessionRef, SimOptions, Status,
+    DEFAULT_HISTORY,
 };
 
 type Responder<T> = oneshot::Sender<T>;

@@ -6,7 +6,8 @@
 //!   with, its status, errors, sessions and control operations;
 //! - [`world`]: the world file (fake radio environment) in TOML;
 //! - [`store`]: crash-safe credential persistence under `--state-dir`;
-//! - [`events`]: events as log lines and history records;
+//! - [`events`]: events as log lines and history records; [`logfilter`]: `RUST_LOG`, minus bluer's
+//!   trace output (GATT values: Security 0 plaintext);
 //! - [`control`]: the control channel (HTTP/JSON, hyper) for tests and app developers;
 //! - [`banner`]: start-up output (service name, QR payload, esp_prov command line);
 //! - [`uart`]: what a board's UART shows (`--uart-log`): ESP-IDF log lines, panics, ROM reset banners.
@@ -18,6 +19,7 @@ pub mod board;
 pub mod control;
 pub mod driver;
 pub mod events;
+pub mod logfilter;
 pub mod options;
 pub mod store;
 pub mod uart;
@@ -26,5 +28,5 @@ pub mod world;
 pub use board::{Board, Outcome};
 pub use driver::{
     spawn, Answered, ControlOp, DeviceHandle, EndpointEntry, RequestError, RngFactory, SessionRef,
-    SimOptions, Status,
+    SimOptions, Status, DEFAULT_HISTORY,
 };

@@ -37,7 +37,14 @@ pub struct SimOptions {
     /// reply (a blocking scan) moves it to each device timer until the reply is ready, as the golden
     /// vectors' recorder did. Deterministic replays use it; wall-clock time otherwise.
     pub virtual_clock: bool,
+    /// Events the history keeps for the control channel's `GET /events` (oldest dropped first;
+    /// [`DEFAULT_HISTORY`]). 0 keeps none: without a control channel nobody can read it, and a full
+    /// history is megabytes a load run would count against the simulator.
+    pub event_history: usize,
 }
+
+/// The event history's default length.
+pub const DEFAULT_HISTORY: usize = 10_000;
 
 /// The transport session a request belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! The security layer of protocomm (spec §3): one scheme, at most one session.
 //!
 //! A security instance holds exactly one session `{id, state}`; opening a transport session closes the
-//! previous one (a new client silently evicts the old). Security 0 keeps no session at all. This module
+//! previous one (a new client silently evicts the old). Security 0 keeps no session at all. For load
+//! tests the simulator can hold more (`DeviceConfig::max_sessions`); opening one past the limit evicts
+//! the least recently opened, which with the default limit of 1 is ESP-IDF's rule. This module
 //! decodes `SessionData`, applies the checks ESP-IDF makes before the scheme sees the message (`sec_ver`,
 //! the `proto` oneof, the session id), and encrypts/decrypts data-endpoint traffic.
 
@@ -62,11 +64,18 @@ pub(crate) struct SecurityLayer {
     ignore_sec_ver: bool,
     cmd1_replay: bool,
     plaintext_before_handshake: bool,
-    session: Option<Session>,
+    /// Open sessions, least recently opened first; at most `max_sessions`.
+    sessions: Vec<Session>,
+    max_sessions: usize,
 }
 
 impl SecurityLayer {
-    pub(crate) fn new(scheme: Security, profile: Profile, misbehave: &Misbehaviours) -> Self {
+    pub(crate) fn new(
+        scheme: Security,
+        profile: Profile,
+        misbehave: &Misbehaviours,
+        max_sessions: usize,
+    ) -> Self {
         let on = |m| misbehave.contains(&m);
         Self {
             scheme,
@@ -83,7 +92,8 @@ impl SecurityLayer {
             ignore_sec_ver: on(Misbehaviour::IgnoreSecVer),
             cmd1_replay: on(Misbehaviour::Cmd1ReplayAccepted),
             plaintext_before_handshake: on(Misbehaviour::AnswerBeforeHandshake),
-            session: None,
+            sessions: Vec::new(),
+            max_sessions: max_sessions.max(1),
         }
     }
 
@@ -92,30 +102,37 @@ impl SecurityLayer {
         !matches!(self.scheme, Security::Sec0)
     }
 
-    /// `new_transport_session`: close any session, open `id` fresh.
+    /// `new_transport_session`: open `id` fresh, evicting the least recently opened session when the
+    /// limit is reached (with ESP-IDF's limit of one: close any session).
     pub(crate) fn open_session(&mut self, id: SessionId) {
         let state = match self.scheme {
             Security::Sec0 => return,
             Security::Sec1 { .. } => State::Sec1(sec1::Sec1State::AwaitCmd0),
             Security::Sec2 { .. } => State::Sec2(sec2::Sec2State::AwaitCmd0),
         };
-        self.session = Some(Session {
+        self.sessions.retain(|s| s.id != id);
+        while self.sessions.len() >= self.max_sessions {
+            self.sessions.remove(0);
+        }
+        self.sessions.push(Session {
             id,
             state,
             response1: None,
         });
     }
 
-    /// `close_transport_session`: only the open session can be closed; its keys are dropped (zeroized).
+    /// `close_transport_session`: only an open session can be closed; its keys are dropped (zeroized).
     pub(crate) fn close_session(&mut self, id: SessionId) {
-        if self.session.as_ref().is_some_and(|s| s.id == id) {
-            self.session = None;
-        }
+        self.sessions.retain(|s| s.id != id);
     }
 
-    /// The id of the open session, if any.
+    /// The id of the most recently opened session, if any.
     pub(crate) fn session_id(&self) -> Option<SessionId> {
-        self.session.as_ref().map(|s| s.id)
+        self.sessions.last().map(|s| s.id)
+    }
+
+    fn session_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        self.sessions.iter_mut().find(|s| s.id == id)
     }
 
     /// Handle a `prov-session` request.
@@ -133,19 +150,20 @@ impl SecurityLayer {
         if req.sec_ver != self.scheme.version() as i32 && !self.ignore_sec_ver {
             return Err(Reject::SecVerMismatch.into());
         }
-        let session = match &mut self.session {
-            Some(s) if s.id == id => s,
-            _ => return Err(Reject::SessionMismatch.into()),
+        let (cmd1_replay, sec1, sec2) = (self.cmd1_replay, self.sec1, self.sec2);
+        let scheme = &self.scheme;
+        let Some(session) = self.sessions.iter_mut().find(|s| s.id == id) else {
+            return Err(Reject::SessionMismatch.into());
         };
-        if self.cmd1_replay && session.state.established() && is_command1(&req.proto) {
+        if cmd1_replay && session.state.established() && is_command1(&req.proto) {
             if let Some(r1) = &session.response1 {
                 return Ok(r1.clone());
             }
         }
-        let result = match (&self.scheme, &mut session.state, req.proto) {
+        let result = match (scheme, &mut session.state, req.proto) {
             (Security::Sec1 { pop }, State::Sec1(st), Some(session_data::Proto::Sec1(p))) => {
                 let pop = pop.as_ref().map(|p| p.0.as_slice());
-                sec1::handshake(st, p, pop, self.sec1, rng, events)
+                sec1::handshake(st, p, pop, sec1, rng, events)
             }
             (
                 Security::Sec2 {
@@ -160,21 +178,21 @@ impl SecurityLayer {
                     salt,
                     verifier: &verifier.0,
                     patch: *patch,
-                    opts: self.sec2,
+                    opts: sec2,
                 };
                 sec2::handshake(st, p, &params, rng, events)
             }
             _ => Err(Reject::SchemeMismatch.into()),
         };
-        if let (true, Ok(r1)) = (self.cmd1_replay && session.state.established(), &result) {
+        if let (true, Ok(r1)) = (cmd1_replay && session.state.established(), &result) {
             session.response1 = Some(r1.clone());
         }
         result
     }
 
     fn established(&mut self, id: SessionId) -> Result<&mut State, NoResponse> {
-        match &mut self.session {
-            Some(s) if s.id == id => {
+        match self.session_mut(id) {
+            Some(s) => {
                 if s.state.established() {
                     Ok(&mut s.state)
                 } else {
@@ -191,9 +209,9 @@ impl SecurityLayer {
         !self.encrypts()
             || (self.plaintext_before_handshake
                 && self
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| s.id == id && !s.state.established()))
+                    .sessions
+                    .iter()
+                    .any(|s| s.id == id && !s.state.established()))
     }
 
     /// Decrypt a data-endpoint request (identity for Security 0).
@@ -227,5 +245,24 @@ fn is_command1(proto: &Option<session_data::Proto>) -> bool {
         Some(session_data::Proto::Sec1(p)) => p.msg == Sec1MsgType::SessionCommand1 as i32,
         Some(session_data::Proto::Sec2(p)) => p.msg == Sec2MsgType::S2SessionCommand1 as i32,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+    fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// Closing a session drops its state; everything in it that holds key material must wipe itself
+    /// then. This fails to compile if a cipher crate loses its `zeroize` feature.
+    #[test]
+    fn session_keys_are_zeroized_when_a_session_closes() {
+        // Security 1: the AES-256-CTR stream (the expanded key and the counter block) and the raw key.
+        wiped_on_drop::<super::sec1::Aes256Ctr>();
+        wiped_on_drop::<aes::Aes256>();
+        // Security 1 and 2 keep raw keys (`K`, the AES key) only in `Zeroizing`.
+        wiped_on_drop::<Zeroizing<[u8; 32]>>();
+        wiped_on_drop::<Zeroizing<[u8; 64]>>();
     }
 }

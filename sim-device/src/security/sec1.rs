@@ -24,7 +24,7 @@ use super::SecurityEvent;
 use crate::error::{EspErr, NoResponse, Reject};
 use crate::rng::{DeviceRng, Draw};
 
-type Aes256Ctr = ctr::Ctr128BE<Aes256>;
+pub(super) type Aes256Ctr = ctr::Ctr128BE<Aes256>;
 
 /// Handshake and session state of one Security 1 session.
 pub(crate) enum Sec1State {

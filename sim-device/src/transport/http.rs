@@ -12,6 +12,9 @@
 //! - the server exists only while the provisioning service runs: when it stops the listener closes
 //!   (connection refused), and it comes back, with no session, after a reboot into provisioning.
 //!
+//! [`HttpLimits`] can lift the chip's limits for load tests (more sockets and sessions, requests that do
+//! not wait for each other); [`HttpLimits::CHIP`], the default, is protocomm_httpd's.
+//!
 //! Two deliberate misbehaviours (off by default) bend these rules: `ignore-session-cookie` (sessions follow
 //! the socket only) and `empty-body-processed` (an empty body reaches the endpoint, as on Zephyr).
 
@@ -31,36 +34,101 @@ use crate::transport::httpd::{self, Cookie, Head, HttpdError, ReadError};
 
 /// `protocomm_httpd`'s `MAX_REQ_BODY_LEN`.
 const MAX_REQ_BODY_LEN: usize = 4096;
-/// `max_open_sockets` as `protocomm_httpd_start()` sets it.
-const MAX_OPEN_SOCKETS: usize = 1;
+
+/// How much the server takes at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Open connections; a new one past the limit closes the least recently used (LRU purge).
+    pub max_open_sockets: usize,
+    /// Open connections from one peer address; past it, that peer's own least recently used one
+    /// closes, so a flood from one host cannot push out everyone else's.
+    pub max_sockets_per_peer: usize,
+    /// Sessions tracked at once (by cookie, or by the socket that opened them); the device's
+    /// `max_sessions` should match.
+    pub sessions: usize,
+    /// How long a request head (from its first byte) or body may take to arrive.
+    pub recv_timeout: Duration,
+    /// Requests wait for each other, bodies included, as on the single httpd task of a chip.
+    pub serialized: bool,
+    /// A connection's close also closes the secure sessions it opened (on a chip they survive it, and
+    /// the next session evicts them; with thousands of sessions they would pile up instead).
+    pub sessions_end_with_connection: bool,
+}
+
+impl HttpLimits {
+    /// protocomm_httpd on a chip: `max_open_sockets = 1`, one session, `recv_wait_timeout` 5 s, one
+    /// request at a time.
+    pub const CHIP: Self = Self {
+        max_open_sockets: 1,
+        max_sockets_per_peer: 1,
+        sessions: 1,
+        recv_timeout: httpd::RECV_TIMEOUT,
+        serialized: true,
+        sessions_end_with_connection: false,
+    };
+
+    /// For load tests: 4096 connections (64 per peer address) and sessions, requests handled as they
+    /// complete (a slow body holds only its own connection), sessions closed with their connection,
+    /// the chip's receive timeout.
+    pub const LOAD: Self = Self {
+        max_open_sockets: 4096,
+        max_sockets_per_peer: 64,
+        sessions: 4096,
+        recv_timeout: httpd::RECV_TIMEOUT,
+        serialized: false,
+        sessions_end_with_connection: true,
+    };
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self::CHIP
+    }
+}
 
 /// The SoftAP HTTP server.
 pub struct HttpServer {
     addr: SocketAddr,
     listener: Option<TcpListener>,
+    limits: HttpLimits,
 }
 
-/// `protocomm_httpd`'s two globals.
+/// `protocomm_httpd`'s two globals, `cookie_session_id` and `sock_session_id`, one pair per session
+/// (one on a chip).
 #[derive(Default)]
 struct Sessions {
-    /// `cookie_session_id`: the open session.
-    cookie: Option<u32>,
-    /// `sock_session_id`: the connection that opened it, until cookies are seen or it closes.
-    sock: Option<u64>,
+    /// Open sessions, least recently opened first, each with the connection that opened it until
+    /// cookies are seen or it closes.
+    open: Vec<(u32, Option<u64>)>,
 }
 
 struct Conn {
     id: u64,
+    peer: std::net::IpAddr,
     last_used: Instant,
+    /// Bytes arrived on it. The purge takes connections that never sent any first (a flood's), then
+    /// the least recently used (with one socket, as on a chip, there is only ever one candidate).
+    served: bool,
     task: AbortHandle,
 }
 
-#[derive(Default)]
 struct Shared {
+    limits: HttpLimits,
     sessions: Mutex<Sessions>,
     conns: Mutex<Vec<Conn>>,
-    /// The httpd task: one request is handled at a time.
+    /// The httpd task: one request is handled at a time (when `limits.serialized`).
     server: AsyncMutex<()>,
+}
+
+impl Shared {
+    /// The httpd task's turn, when requests are serialized.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.limits.serialized {
+            Some(self.server.lock().await)
+        } else {
+            None
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -74,7 +142,14 @@ impl HttpServer {
         Ok(Self {
             addr: listener.local_addr()?,
             listener: Some(listener),
+            limits: HttpLimits::CHIP,
         })
+    }
+
+    /// Serve with `limits` instead of the chip's.
+    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The bound address.
@@ -107,7 +182,12 @@ impl HttpServer {
                 },
             };
             tracing::info!(addr = %self.addr, boot, "SoftAP HTTP server up");
-            let shared = Arc::new(Shared::default());
+            let shared = Arc::new(Shared {
+                limits: self.limits,
+                sessions: Mutex::default(),
+                conns: Mutex::default(),
+                server: AsyncMutex::default(),
+            });
             let mut tasks = JoinSet::new();
             let mut next_id = 0u64;
             loop {
@@ -167,14 +247,20 @@ async fn accept(
 ) {
     while tasks.try_join_next().is_some() {}
     // The httpd task accepts only between requests.
-    let _server = shared.server.lock().await;
+    let _server = shared.turn().await;
     {
         let mut conns = lock(&shared.conns);
-        while conns.len() >= MAX_OPEN_SOCKETS {
+        loop {
+            let same_peer = conns.iter().filter(|c| c.peer == peer.ip()).count();
+            let peer_full = same_peer >= shared.limits.max_sockets_per_peer.max(1);
+            if !peer_full && conns.len() < shared.limits.max_open_sockets.max(1) {
+                break;
+            }
             let Some(lru) = conns
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, c)| c.last_used)
+                .filter(|(_, c)| !peer_full || c.peer == peer.ip())
+                .min_by_key(|(_, c)| (c.served, c.last_used))
                 .map(|(i, _)| i)
             else {
                 break;
@@ -182,6 +268,7 @@ async fn accept(
             let old = conns.swap_remove(lru);
             tracing::debug!(
                 conn = old.id,
+                served = old.served,
                 "LRU purge: closing the least recently used connection"
             );
             old.task.abort();
@@ -197,7 +284,9 @@ async fn accept(
     ));
     lock(&shared.conns).push(Conn {
         id,
+        peer: peer.ip(),
         last_used: Instant::now(),
+        served: false,
         task,
     });
 }
@@ -208,14 +297,37 @@ struct ConnGuard {
     shared: Arc<Shared>,
     /// This connection opened a session, so its close runs `protocomm_httpd_session_close`.
     owns_session_ctx: bool,
+    /// Sessions this connection opened, and how to close them (`sessions_end_with_connection`).
+    opened: Vec<u32>,
+    device: (DeviceHandle, u64),
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         lock(&self.shared.conns).retain(|c| c.id != self.id);
         if self.owns_session_ctx {
-            // ESP-IDF clears `sock_session_id` whoever holds it now; the security session survives.
-            lock(&self.shared.sessions).sock = None;
+            // ESP-IDF clears `sock_session_id` whoever holds it now (with one session, whichever
+            // connection that is); the security session survives.
+            let one = self.shared.limits.sessions <= 1;
+            for (_, sock) in &mut lock(&self.shared.sessions).open {
+                if one || *sock == Some(self.id) {
+                    *sock = None;
+                }
+            }
+        }
+        if self.shared.limits.sessions_end_with_connection && !self.opened.is_empty() {
+            let opened = std::mem::take(&mut self.opened);
+            lock(&self.shared.sessions)
+                .open
+                .retain(|(id, _)| !opened.contains(id));
+            let (handle, boot) = self.device.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    for id in opened {
+                        handle.close_session(boot, id).await;
+                    }
+                });
+            }
         }
         tracing::debug!(conn = self.id, "connection closed");
     }
@@ -234,10 +346,18 @@ async fn connection(
         id,
         shared: Arc::clone(&shared),
         owns_session_ctx: false,
+        opened: Vec::new(),
+        device: (handle.clone(), boot),
     };
     let mut buf = Vec::new();
+    // The first bytes mark the connection as a client's, not an idle one the purge should take first.
+    if rd.readable().await.is_ok() {
+        if let Some(c) = lock(&shared.conns).iter_mut().find(|c| c.id == id) {
+            c.served = true;
+        }
+    }
     loop {
-        let head = match httpd::read_head(&mut rd, &mut buf).await {
+        let head = match httpd::read_head(&mut rd, &mut buf, shared.limits.recv_timeout).await {
             Ok(Some(h)) => h,
             Ok(None) | Err(ReadError::Closed) => return,
             Err(ReadError::Httpd(e)) => {
@@ -246,7 +366,7 @@ async fn connection(
                 return;
             }
         };
-        let _server = shared.server.lock().await;
+        let _server = shared.turn().await;
         if let Some(c) = lock(&shared.conns).iter_mut().find(|c| c.id == id) {
             c.last_used = Instant::now();
         }
@@ -300,21 +420,32 @@ async fn post(
     } else {
         &head.cookie
     };
+    let one = shared.limits.sessions <= 1;
     let (same, previous) = {
         let mut s = lock(&shared.sessions);
-        match cookie {
+        let same = match cookie {
             Cookie::Value(v) => {
-                let same = s.cookie.is_some_and(|id| *v == format!("session={id}"));
-                if same {
-                    s.sock = None;
-                }
-                (same, s.cookie)
+                let found = s
+                    .open
+                    .iter_mut()
+                    .find(|(id, _)| *v == format!("session={id}"));
+                found.map(|(id, sock)| {
+                    *sock = None;
+                    *id
+                })
             }
-            Cookie::Unusable => (s.sock == Some(guard.id) && s.cookie.is_some(), s.cookie),
-        }
+            Cookie::Unusable => s
+                .open
+                .iter()
+                .find(|(_, sock)| *sock == Some(guard.id))
+                .map(|(id, _)| *id),
+        };
+        (same, s.open.last().map(|(id, _)| *id))
     };
-    let fresh = !same;
-    let replaces = previous;
+    let fresh = same.is_none();
+    // On a chip the new session replaces the one open session; with more, the device evicts the least
+    // recently opened itself.
+    let replaces = if one { previous } else { None };
     // Misbehaviour `empty-body-processed` (Zephyr): an empty body reaches the endpoint.
     let empty_ok = head.content_len == 0 && misbehaves(Misbehaviour::EmptyBodyProcessed);
     let body = if (head.content_len == 0 && !empty_ok) || head.content_len > MAX_REQ_BODY_LEN {
@@ -325,12 +456,12 @@ async fn post(
         );
         None
     } else {
-        httpd::read_body(rd, buf, head.content_len).await
+        httpd::read_body(rd, buf, head.content_len, shared.limits.recv_timeout).await
     };
     let endpoint = head.uri.strip_prefix('/').unwrap_or(&head.uri);
     let (session, reply) = match (body, fresh) {
         (Some(body), false) => {
-            let session = previous?;
+            let session = same?;
             let reply = handle.request(boot, endpoint, session, body).await;
             (session, reply)
         }
@@ -350,8 +481,14 @@ async fn post(
     };
     if fresh {
         let mut s = lock(&shared.sessions);
-        s.cookie = Some(session);
-        s.sock = Some(guard.id);
+        s.open.retain(|(id, _)| *id != session);
+        while s.open.len() >= shared.limits.sessions.max(1) {
+            s.open.remove(0);
+        }
+        s.open.push((session, Some(guard.id)));
+        if shared.limits.sessions_end_with_connection {
+            guard.opened.push(session);
+        }
         guard.owns_session_ctx = true;
         tracing::debug!(conn = guard.id, session, "new session");
     }

@@ -166,10 +166,12 @@ pub(crate) enum ReadError {
 
 /// Read one request head. `buf` carries bytes already received beyond the previous request. `Ok(None)`:
 /// the peer closed cleanly between requests. Waiting for the first byte has no limit (ESP-IDF only reads
-/// a socket when it is readable); after it, the whole head must arrive within [`RECV_TIMEOUT`].
+/// a socket when it is readable); after it, the whole head must arrive within `timeout`
+/// ([`RECV_TIMEOUT`] on a chip).
 pub(crate) async fn read_head<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
+    timeout: Duration,
 ) -> Result<Option<Head>, ReadError> {
     let mut deadline = None;
     loop {
@@ -191,18 +193,19 @@ pub(crate) async fn read_head<R: AsyncRead + Unpin>(
             Ok(0) | Err(_) => return Err(ReadError::Closed),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
-        deadline.get_or_insert_with(|| Instant::now() + RECV_TIMEOUT);
+        deadline.get_or_insert_with(|| Instant::now() + timeout);
     }
 }
 
-/// Read exactly `len` body bytes (some may already be in `buf`) within [`RECV_TIMEOUT`]; `None` on a
-/// stall or close: the handler fails and the connection closes without a response.
+/// Read exactly `len` body bytes (some may already be in `buf`) within `timeout`; `None` on a stall or
+/// close: the handler fails and the connection closes without a response.
 pub(crate) async fn read_body<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
     len: usize,
+    timeout: Duration,
 ) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + RECV_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     while buf.len() < len {
         let mut chunk = [0u8; 4096];
         match tokio::time::timeout_at(deadline, r.read(&mut chunk)).await {

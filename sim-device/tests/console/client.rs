@@ -29,6 +29,7 @@ impl Client {
             seed: None,
             rng: None,
             virtual_clock: false,
+            event_history: sim_device::runtime::DEFAULT_HISTORY,
         })
         .expect("device task");
         let (io, server) = tokio::io::duplex(1 << 16);

@@ -60,7 +60,7 @@ impl BleSim {
             .args(["--transport", "ble", "--log-format", "json"])
             .args(args)
             .env(BUS_VAR, bus)
-            .env("RUST_LOG", RUST_LOG)
+            .env("RUST_LOG", super::rust_log(RUST_LOG))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -148,6 +148,10 @@ impl Drop for BleSim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        super::keep(
+            "sim-device-ble",
+            &format!("{}\n{}", self.banner.join("\n"), self.logs()),
+        );
         let _ = std::fs::remove_file(&self.stderr_path);
     }
 }
@@ -192,12 +196,14 @@ pub fn esp_prov_ble(bus: &str, args: &[&str], timeout: Duration) -> EspProvRun {
     };
     let text =
         |rx: mpsc::Receiver<String>| rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
-    EspProvRun {
+    let run = EspProvRun {
         status: status.code(),
         stdout: text(out),
         stderr: text(err),
         timed_out,
-    }
+    };
+    super::keep("esp_prov-ble", &format!("{}\n{}", run.stdout, run.stderr));
+    run
 }
 
 impl super::Events for BleSim {

@@ -57,6 +57,30 @@ pub struct Sim {
 }
 
 /// Path of the built `sim-device` binary.
+/// `PROVLAB_KEEP_LOGS=DIR` (the secret scan's verbose run, `cargo xtask reliability`): devices log at
+/// trace level and every device log, banner and esp_prov output is kept in DIR instead of deleted.
+pub fn kept_logs() -> Option<PathBuf> {
+    std::env::var_os("PROVLAB_KEEP_LOGS").map(PathBuf::from)
+}
+
+/// The device's `RUST_LOG`: `default`, or everything while logs are kept for a secret scan.
+pub fn rust_log(default: &str) -> String {
+    if kept_logs().is_some() {
+        "trace".to_owned()
+    } else {
+        default.to_owned()
+    }
+}
+
+/// Keeps `text` as `<kind>-<pid>-<n>.log` when logs are kept.
+pub fn keep(kind: &str, text: &str) {
+    if let Some(dir) = kept_logs() {
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{kind}-{}-{}.log", std::process::id(), unique()));
+        let _ = std::fs::write(path, text);
+    }
+}
+
 pub fn sim_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sim-device"))
 }
@@ -87,7 +111,7 @@ impl Sim {
         cmd.stdout(Stdio::piped())
             .stderr(log)
             .stdin(Stdio::null())
-            .env("RUST_LOG", "debug");
+            .env("RUST_LOG", rust_log("debug"));
         let mut child = cmd.spawn().expect("spawn sim-device");
         let stdout = child.stdout.take().expect("stdout");
         let lines = spawn_line_reader(stdout);
@@ -154,6 +178,10 @@ impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        keep(
+            "sim-device",
+            &format!("{}\n{}", self.banner.join("\n"), self.logs()),
+        );
         let _ = std::fs::remove_file(&self.stderr_path);
     }
 }
@@ -257,6 +285,14 @@ pub fn esp_prov(args: &[&str], stdin: &str, timeout: Duration) -> EspProvRun {
     let out: Output = child.wait_with_output().expect("esp_prov output");
     let _ = tx.send(());
     let timed_out = killer.join().unwrap_or(false);
+    keep(
+        "esp_prov",
+        &format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
     EspProvRun {
         status: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -104,6 +104,7 @@ impl SimSetup {
             seed: None,
             rng: self.rng,
             virtual_clock: self.virtual_clock || virtual_clock,
+            event_history: sim_device::runtime::DEFAULT_HISTORY,
         }
     }
 }

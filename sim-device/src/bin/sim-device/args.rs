@@ -24,6 +24,36 @@ pub(crate) enum TransportArg {
     Ble,
 }
 
+/// `--limits`: a named set of server limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LimitsArg {
+    /// protocomm_httpd's and ESP-IDF's security layer's.
+    Chip,
+    /// For load tests.
+    Load,
+}
+
+/// The HTTP server's limits from `--limits` and its overrides.
+pub(crate) fn http_limits(args: &Args) -> transport::http::HttpLimits {
+    let mut l = match args.limits {
+        LimitsArg::Chip => transport::http::HttpLimits::CHIP,
+        LimitsArg::Load => transport::http::HttpLimits::LOAD,
+    };
+    if let Some(n) = args.http_max_sockets {
+        l.max_open_sockets = n.max(1);
+    }
+    if let Some(n) = args.http_max_sockets_per_peer {
+        l.max_sockets_per_peer = n.max(1);
+    }
+    if let Some(s) = args.http_recv_timeout {
+        l.recv_timeout = std::time::Duration::from_secs_f64(s.clamp(0.001, 3600.0));
+    }
+    if let Some(n) = args.max_sessions {
+        l.sessions = n.max(1);
+    }
+    l
+}
+
 /// `--console-line-max`: the line buffer, CR included.
 pub(crate) fn console_options(args: &Args) -> transport::console::ConsoleOptions {
     transport::console::ConsoleOptions {
@@ -136,6 +166,29 @@ pub(crate) struct Args {
     /// Connection attempts before reporting failure (0 = ESP-IDF's legacy behaviour).
     #[arg(long, default_value_t = 0)]
     pub(crate) wifi_conn_attempts: u32,
+    /// Limits of the SoftAP HTTP server and the security layer: `chip` (protocomm_httpd: one socket,
+    /// one secure session, one request at a time) or `load` (4096 sockets and sessions, requests
+    /// handled as they complete; for load tests). The flags below override single limits.
+    #[arg(long, value_enum, default_value = "chip")]
+    pub(crate) limits: LimitsArg,
+    /// Open HTTP connections at once; past it the least recently used closes (chip: 1).
+    #[arg(long, value_name = "N")]
+    pub(crate) http_max_sockets: Option<usize>,
+    /// Open HTTP connections from one peer address; past it that peer's least recently used closes
+    /// (load: 64).
+    #[arg(long, value_name = "N")]
+    pub(crate) http_max_sockets_per_peer: Option<usize>,
+    /// Seconds a request head (from its first byte) or body may take to arrive (chip: 5).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) http_recv_timeout: Option<f64>,
+    /// Secure sessions held at once; past it the least recently opened is evicted (chip: 1).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_sessions: Option<usize>,
+    /// Print the PoP / Security 2 password and the example passphrase in the start-up banner (QR
+    /// payload and code, esp_prov command line), as ESP-IDF's example does. Off by default: the banner
+    /// ends up in terminal scrollback and CI logs; without it the phone app and esp_prov ask for them.
+    #[arg(long)]
+    pub(crate) show_secrets: bool,
     /// Keep the service running after success (enables CtrlReprov, as in the example).
     #[arg(long)]
     pub(crate) no_auto_stop: bool,

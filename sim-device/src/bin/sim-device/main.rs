@@ -6,6 +6,11 @@
 mod args;
 mod output;
 
+/// mimalloc hands freed memory back to the OS (glibc's allocator keeps a process's high-water mark),
+/// so a simulator that served a burst of clients, or a fleet's worth, shrinks again afterwards.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -59,8 +64,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = sim_device::runtime::logfilter::from_env("info");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -113,6 +117,7 @@ async fn run(args: Args) -> Result<()> {
             vec![CustomEndpoint::echo(&args.custom_endpoint)]
         },
         misbehave: args.misbehave.iter().copied().collect(),
+        max_sessions: args::http_limits(&args).sessions,
         ..DeviceConfig::default()
     };
     for m in &device.misbehave {
@@ -129,6 +134,12 @@ async fn run(args: Args) -> Result<()> {
         seed,
         rng: None,
         virtual_clock: false,
+        // The control channel and the UART log read the history; with neither, nobody can.
+        event_history: if args.no_control && !args.uart_log {
+            0
+        } else {
+            runtime::DEFAULT_HISTORY
+        },
     })
     .map_err(anyhow::Error::msg)?;
 
@@ -156,6 +167,10 @@ async fn run(args: Args) -> Result<()> {
     let mut out = String::new();
     match args.transport {
         TransportArg::Softap => {
+            let limits = args::http_limits(&args);
+            if limits.max_open_sockets > 64 {
+                raise_fd_limit(limits.max_open_sockets);
+            }
             let server = transport::http::HttpServer::bind(args.listen)
                 .await
                 .with_context(|| {
@@ -163,7 +178,8 @@ async fn run(args: Args) -> Result<()> {
                         "cannot listen on {} (choose another with --listen ADDR; port 80 needs root or a network namespace)",
                         args.listen
                     )
-                })?;
+                })?
+                .with_limits(limits);
             let addr = server.local_addr();
             describe(&args, &name, Wire::Http(addr), control, &mut out);
             provisioned_note(&handle, &args, &mut out);
@@ -308,4 +324,23 @@ fn store_writes_forever(store: &CredentialStore) -> Result<()> {
         store.save(&sets[i % 2])?;
     }
     Ok(())
+}
+
+/// Raises the soft limit of open files toward the hard limit so `sockets` connections fit; says so when
+/// the hard limit is lower (the LRU purge then closes connections earlier than asked).
+fn raise_fd_limit(sockets: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let want = sockets as u64 + 64;
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < want => {
+            let to = want.min(hard);
+            if setrlimit(Resource::RLIMIT_NOFILE, to, hard).is_err() || to < want {
+                eprintln!(
+                    "warning: open files are limited to {to} (hard limit {hard}); {sockets} HTTP \
+                     connections need {want} (raise it with `ulimit -n`)"
+                );
+            }
+        }
+        _ => {}
+    }
 }

@@ -27,13 +27,24 @@ pub(crate) fn describe(
     out: &mut String,
 ) {
     use std::fmt::Write as _;
-    let sec2 =
-        (args.security == 2).then_some((args.sec2_username.as_str(), args.sec2_password.as_str()));
+    // Secrets only with --show-secrets; otherwise placeholders in the command and none in the QR
+    // payload (the phone app then asks for the PoP, as it does for a QR code without one).
+    let shown = |secret: &'static str, value: &str| -> String {
+        if args.show_secrets {
+            value.to_owned()
+        } else {
+            secret.to_owned()
+        }
+    };
+    let password = shown("<password>", &args.sec2_password);
+    let pop_text = shown("<PoP>", &args.pop);
+    let sec2 = (args.security == 2).then_some((args.sec2_username.as_str(), password.as_str()));
     let pop = match args.security {
         1 if !args.no_pop => Some(args.pop.as_str()),
         2 if args.sec2_salt.is_none() => Some(args.sec2_password.as_str()),
         _ => None,
-    };
+    }
+    .filter(|_| args.show_secrets);
     let _ = writeln!(
         out,
         "sim-device {}: virtual ESP32, unified provisioning",
@@ -77,14 +88,25 @@ pub(crate) fn describe(
         let pargs = banner::esp_prov_args(&EspProvArgs {
             addr,
             sec_ver: args.security,
-            pop: (args.security == 1 && !args.no_pop).then_some(args.pop.as_str()),
+            pop: (args.security == 1 && !args.no_pop).then_some(pop_text.as_str()),
             sec2: sec2.filter(|_| args.sec2_salt.is_none()),
+            passphrase: if args.show_secrets {
+                banner::EXAMPLE_PASSPHRASE
+            } else {
+                "<passphrase>"
+            },
         });
         let joined: Vec<String> = pargs.iter().map(|a| banner::shell_quote(a)).collect();
         let _ = writeln!(
             out,
             "Provision it with esp_prov:\n  cargo xtask esp-prov {}",
             joined.join(" ")
+        );
+    }
+    if !args.show_secrets && args.security > 0 {
+        let _ = writeln!(
+            out,
+            "(PoP/password and passphrase not shown: --show-secrets prints them and puts the PoP in the QR code)"
         );
     }
     if let Some(c) = control {
