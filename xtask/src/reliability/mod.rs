@@ -98,8 +98,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     let mut md = String::from("# Reliability and security figures\n\n");
     let _ = writeln!(
         md,
-        "Written by `cargo xtask reliability {}` on a machine with {} CPUs. Rerun it to compare.\n",
-        args.join(" "),
+        "Written by `cargo xtask reliability{}` on a machine with {} CPUs. Rerun it to compare.\n",
+        args.iter().map(|a| format!(" {a}")).collect::<String>(),
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     let mut failures = Vec::new();
