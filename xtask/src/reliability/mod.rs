@@ -21,7 +21,8 @@ use anyhow::{bail, Context, Result};
 const HELP: &str = "\
 cargo xtask reliability [--only PARTS] [--fuzz-seconds N] [--crash-trials N] [--clients N]
 
-Measures and writes reports/reliability.md. PARTS, comma separated (default: all):
+Measures and writes reports/reliability.md (reports/reliability-partial.md with --only). PARTS,
+comma separated (default: all):
   fuzz     every fuzz target for --fuzz-seconds (default 30; needs nightly)
   crash    SIGKILL during credential writes, --crash-trials times (default 1000)
   load     --clients concurrent Security 1 sessions (default 1000) with a slow-client attack and a
@@ -133,7 +134,15 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
             format!("FAILED: {}", failures.join("; "))
         }
     );
-    let out = root.join("reports/reliability.md");
+    // A partial run never overwrites the full baseline (`reports/reliability.md` is committed).
+    let all = ["fuzz", "crash", "load", "secrets"]
+        .iter()
+        .all(|p| opts.wants(p));
+    let out = root.join(if all {
+        "reports/reliability.md"
+    } else {
+        "reports/reliability-partial.md"
+    });
     std::fs::create_dir_all(root.join("reports"))?;
     std::fs::write(&out, &md)?;
     println!("{md}");

@@ -28,26 +28,17 @@ pub(crate) struct Scan {
     pub(crate) hits: Vec<Hit>,
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// The base64 characters that depend only on `secret` when it starts `skip` bytes into a 3-byte group
 /// (the first and last characters also depend on neighbours, so they are dropped).
 fn base64_core(secret: &[u8], skip: usize) -> Vec<u8> {
+    use base64::Engine as _;
     let mut data = vec![0u8; skip];
     data.extend_from_slice(secret);
-    let mut out = Vec::new();
-    for chunk in data.chunks(3) {
-        let mut b = [0u8; 3];
-        b[..chunk.len()].copy_from_slice(chunk);
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize]);
-        }
-    }
-    // Characters fully inside the secret: skip the ones touching the padding before and after.
+    let out = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&data);
     let first = (skip * 8).div_ceil(6);
     let last = ((skip + secret.len()) * 8) / 6;
-    out.get(first..last.min(out.len()))
+    out.as_bytes()
+        .get(first..last.min(out.len()))
         .unwrap_or_default()
         .to_vec()
 }

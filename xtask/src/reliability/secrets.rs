@@ -107,7 +107,7 @@ pub(crate) fn run(root: &Path, dir: &Path, py: &Path) -> Result<Figures> {
         };
         secrets.push(Secret {
             name: format!("session secret #{}", i + 1),
-            bytes: decode_hex(hex).with_context(|| format!("key log line {}", i + 1))?,
+            bytes: hex::decode(hex).with_context(|| format!("key log line {}", i + 1))?,
         });
     }
     let session_keys = secrets.len() - fixed;
@@ -130,27 +130,20 @@ pub(crate) fn run(root: &Path, dir: &Path, py: &Path) -> Result<Figures> {
     })
 }
 
-/// The `password = "…"` values of a world file.
+/// The access points' passwords of a world file (its `[[ap]]` tables).
 fn world_passphrases(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("password"))
-        .filter_map(|l| l.trim_start().strip_prefix('='))
-        .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+    let world: toml::Table = text
+        .parse()
+        .with_context(|| format!("{}: not TOML", path.display()))?;
+    let aps = world.get("ap").and_then(toml::Value::as_array);
+    Ok(aps
+        .into_iter()
+        .flatten()
+        .filter_map(|ap| ap.get("password")?.as_str())
         .filter(|p| !p.is_empty())
         .map(str::to_owned)
         .collect())
-}
-
-fn decode_hex(s: &str) -> Result<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        bail!("odd hex length");
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).context("not hex"))
-        .collect()
 }
 
 /// Where the hits are, one line each (never the secret itself).
@@ -167,4 +160,14 @@ pub(crate) fn describe_hits(hits: &[scan::Hit], root: &Path) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_worlds_passphrases_are_found() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let p = super::world_passphrases(&root.join("sim-device/worlds/default.toml")).unwrap();
+        assert_eq!(p, ["mypassword", "office-pass-1234"]);
+    }
 }
